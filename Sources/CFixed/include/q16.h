@@ -1,0 +1,248 @@
+/*
+ * q16.h -- CFixed: C99 Q16.16 fixed-point kernels for the PDMM runtime.
+ *
+ * One type, one prefix: q16_t is a signed 32-bit integer holding value * 2^16.
+ * Range [-32768, 32768 - 2^-16], resolution 2^-16 (1 LSB = 1.52587890625e-5).
+ *
+ * Conventions (CMSIS-NN style):
+ *  - Pure functions over caller-owned buffers. No allocation, no global state.
+ *  - Outputs first, then inputs, then dimensions. Row-major matrices.
+ *  - Functions that can fail return q16_status (0 = ok, negative = error);
+ *    the value written on failure is documented per function.
+ *  - Saturation is never an error and never an in-band value: every function
+ *    that can saturate takes `uint64_t *sat` (may be NULL) and ADDS the number
+ *    of results it clamped to [Q16_MIN, Q16_MAX]. The caller sums and prints.
+ *  - Rounding: "nearest" means round to nearest, ties away from zero, applied
+ *    ONCE to the exact result. Stochastic rounding is counter-based (see
+ *    q16_rng_u32) and therefore identical on every architecture.
+ *  - Dot products and GEMMs accumulate the exact products (Q32.32) without
+ *    loss (64-bit, with an exact 128-bit fallback when 64 bits could
+ *    overflow) and round + saturate once at the end.
+ *  - No undefined behaviour: shifts are done on widened or unsigned values,
+ *    wrapping only in unsigned types.
+ */
+#ifndef Q16_H
+#define Q16_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int32_t q16_t;
+
+#define Q16_ONE ((q16_t)0x00010000)
+#define Q16_HALF ((q16_t)0x00008000)
+#define Q16_MAX ((q16_t)0x7FFFFFFF)
+#define Q16_MIN ((q16_t)(-0x7FFFFFFF - 1))
+#define Q16_FRAC_BITS 16
+
+/** Status of a kernel call. 0 is success; negative values are errors. */
+typedef enum q16_status {
+    Q16_OK = 0,
+    Q16_ERR_NULL = -1,     /**< a required pointer was NULL */
+    Q16_ERR_SIZE = -2,     /**< a dimension <= 0, or a product of dimensions overflows int */
+    Q16_ERR_OVERLAP = -3,  /**< an output overlaps an input where that is not allowed */
+    Q16_ERR_NAN = -4,      /**< a NaN was given to a conversion */
+    Q16_ERR_DOMAIN = -5,   /**< argument outside the function's domain (log x<=0, sqrt x<0) */
+    Q16_ERR_DIV_ZERO = -6, /**< division by zero (the result is saturated) */
+    Q16_ERR_LABEL = -7     /**< a class label outside [0, classes) */
+} q16_status;
+
+/** A short constant English description of a status ("ok", "null pointer", ...). */
+const char *q16_status_string(q16_status s);
+
+/* ------------------------------------------------------------------ */
+/* Conversions (q16_convert.c)                                          */
+/* ------------------------------------------------------------------ */
+
+/** Integer to Q16.16, saturating (|i| > 32767 saturates, counted in *sat). */
+q16_t q16_from_int(int32_t i, uint64_t *sat);
+/** Q16.16 to integer, round to nearest (ties away from zero). */
+int32_t q16_to_int_round(q16_t x);
+/** Q16.16 to integer, floor. */
+int32_t q16_to_int_floor(q16_t x);
+/** Exact conversion (every q16_t is a double). */
+double q16_to_double(q16_t x);
+/** Nearest float (float has 24 bits of mantissa; ties to even, IEEE). */
+float q16_to_float(q16_t x);
+/**
+ * double to Q16.16: round to nearest (ties away from zero), saturate
+ * (+-inf saturate too, counted in *sat). NaN: returns Q16_ERR_NAN, *out = 0.
+ */
+q16_status q16_from_double(q16_t *out, double x, uint64_t *sat);
+/** float to Q16.16, same rules as q16_from_double. */
+q16_status q16_from_float(q16_t *out, float x, uint64_t *sat);
+
+/* ------------------------------------------------------------------ */
+/* Scalar arithmetic (q16_arith.c)                                      */
+/* ------------------------------------------------------------------ */
+
+/** a + b, saturating. Exact when it does not saturate. */
+q16_t q16_add(q16_t a, q16_t b, uint64_t *sat);
+/** a - b, saturating. */
+q16_t q16_sub(q16_t a, q16_t b, uint64_t *sat);
+/** -a, saturating (-Q16_MIN = Q16_MAX, counted). */
+q16_t q16_neg(q16_t a, uint64_t *sat);
+/** |a|, saturating (|Q16_MIN| = Q16_MAX, counted). */
+q16_t q16_abs(q16_t a, uint64_t *sat);
+/** a * b: the exact 64-bit product rounded once to nearest (ties away), saturating. <= 0.5 LSB. */
+q16_t q16_mul(q16_t a, q16_t b, uint64_t *sat);
+/**
+ * a / b rounded to nearest (ties away), saturating; <= 0.5 LSB.
+ * b == 0: returns Q16_ERR_DIV_ZERO and *out = Q16_MAX (a > 0), Q16_MIN (a < 0), 0 (a == 0).
+ */
+q16_status q16_div(q16_t *out, q16_t a, q16_t b, uint64_t *sat);
+/** 1 / a, as q16_div(out, Q16_ONE, a, sat). */
+q16_status q16_recip(q16_t *out, q16_t a, uint64_t *sat);
+
+/* ------------------------------------------------------------------ */
+/* Elementary functions (q16_math.c)                                    */
+/* ------------------------------------------------------------------ */
+
+/** sqrt(a), correctly rounded (<= 0.5 LSB). a < 0: Q16_ERR_DOMAIN, *out = 0. */
+q16_status q16_sqrt(q16_t *out, q16_t a);
+/**
+ * exp(x) over the whole Q16.16 domain, integer-only (bit-identical everywhere).
+ * Error <= max(1 LSB, 2^-15 * exp(x)). Returns exactly 0 when exp(x) < 2^-17
+ * (x < -11.7835), saturates to Q16_MAX above ln(32768) (counted in *sat).
+ */
+q16_t q16_exp(q16_t x, uint64_t *sat);
+/**
+ * ln(x) for every x > 0 (2^-16 included), integer-only, error <= 1 LSB.
+ * x <= 0: Q16_ERR_DOMAIN, *out = Q16_MIN.
+ */
+q16_status q16_log(q16_t *out, q16_t x);
+
+/* ------------------------------------------------------------------ */
+/* Stochastic rounding (q16_random.c)                                   */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Counter-based generator: 32 pseudo-random bits, a pure function of
+ * (seed, counter) (a SplitMix64-style finaliser). Same bits on every architecture.
+ */
+uint32_t q16_rng_u32(uint64_t seed, uint64_t counter);
+
+/**
+ * v / 2^shift with stochastic rounding: floor(v / 2^shift) plus 1 with
+ * probability frac, decided by comparing the top 32 bits of the fraction with
+ * `rnd`. Saturates to q16 (counted). shift in [0, 62]; larger shifts are clamped to 62.
+ */
+q16_t q16_shift_sr(int64_t v, unsigned shift, uint32_t rnd, uint64_t *sat);
+
+/* ------------------------------------------------------------------ */
+/* Dot, GEMV, GEMM (q16_gemm.c, reference in q16_gemm_ref.c)            */
+/* ------------------------------------------------------------------ */
+/*
+ * All accumulate exact Q32.32 products (exact even if 64 bits would
+ * overflow), then round to nearest once and saturate once (counted).
+ * Result within 0.5 LSB of the exactly rounded value when not saturated.
+ * Outputs must not overlap inputs (Q16_ERR_OVERLAP).
+ */
+
+/** *out = sum_i a[i] * b[i];  a[n], b[n] */
+q16_status q16_dot(q16_t *out, const q16_t *a, const q16_t *b, int n, uint64_t *sat);
+
+/** y[m] = A[m x n] * x[n] + bias[m] (bias may be NULL) */
+q16_status q16_gemv(q16_t *y, const q16_t *A, const q16_t *x, const q16_t *bias,
+                    int m, int n, uint64_t *sat);
+
+/** C[m x n] = A[m x k] * B[k x n] */
+q16_status q16_gemm_nn(q16_t *C, const q16_t *A, const q16_t *B, int m, int n, int k, uint64_t *sat);
+
+/** C[m x n] = A^T * B;  A is [k x m], B is [k x n] */
+q16_status q16_gemm_tn(q16_t *C, const q16_t *A, const q16_t *B, int m, int n, int k, uint64_t *sat);
+
+/**
+ * C[m x n] = A * B^T + bias (bias[n] added to every row, may be NULL);
+ * A is [m x k], B is [n x k]. This is a dense layer's forward pass:
+ * Y[batch x out] = X[batch x in] * W[out x in]^T + b[out].
+ */
+q16_status q16_gemm_nt(q16_t *C, const q16_t *A, const q16_t *B, const q16_t *bias,
+                       int m, int n, int k, uint64_t *sat);
+
+/** The same five kernels as plain triple loops: the reference the tests compare with. */
+q16_status q16_ref_dot(q16_t *out, const q16_t *a, const q16_t *b, int n, uint64_t *sat);
+q16_status q16_ref_gemv(q16_t *y, const q16_t *A, const q16_t *x, const q16_t *bias,
+                        int m, int n, uint64_t *sat);
+q16_status q16_ref_gemm_nn(q16_t *C, const q16_t *A, const q16_t *B, int m, int n, int k, uint64_t *sat);
+q16_status q16_ref_gemm_tn(q16_t *C, const q16_t *A, const q16_t *B, int m, int n, int k, uint64_t *sat);
+q16_status q16_ref_gemm_nt(q16_t *C, const q16_t *A, const q16_t *B, const q16_t *bias,
+                           int m, int n, int k, uint64_t *sat);
+
+/** out[n] = sum over rows of in[rows x n] (a bias gradient): exact, one saturation (counted). (q16_reduce.c) */
+q16_status q16_colsum(q16_t *out, const q16_t *in, int rows, int n, uint64_t *sat);
+
+/* ------------------------------------------------------------------ */
+/* Activations and loss (q16_activation.c)                              */
+/* ------------------------------------------------------------------ */
+
+/** out[i] = max(x[i], 0); out == x allowed (in place). Exact. */
+q16_status q16_relu(q16_t *out, const q16_t *x, int n);
+/** delta[i] = 0 where act[i] <= 0 (the ReLU mask), in place on delta. Exact. */
+q16_status q16_relu_backward(q16_t *delta, const q16_t *act, int n);
+
+/**
+ * Row-wise softmax: p[r x c] = softmax(z[r x c]) per row. Numerically safe
+ * (the row maximum is subtracted first, exponentials summed exactly in 64
+ * bits, each probability a correctly rounded division). p == z allowed.
+ */
+q16_status q16_softmax(q16_t *p, const q16_t *z, int rows, int cols, uint64_t *sat);
+
+/**
+ * Softmax cross-entropy and its gradient with respect to the logits:
+ *   grad[r x c] = softmax(z[r]) - onehot(labels[r])  (grad may be NULL)
+ *   loss[r]     = -ln softmax(z[r])[labels[r]]       (loss may be NULL)
+ * labels[rows] in [0, cols), else Q16_ERR_LABEL and nothing is written.
+ * grad == z allowed. The loss is logsumexp - z_y, each term within 1 LSB.
+ */
+q16_status q16_softmax_xent(q16_t *grad, q16_t *loss, const q16_t *z, const int32_t *labels,
+                            int rows, int cols, uint64_t *sat);
+
+/* ------------------------------------------------------------------ */
+/* Weight updates with stochastic rounding (q16_update.c)               */
+/* ------------------------------------------------------------------ */
+/*
+ * Learning rates are unsigned Q0.32 scales: lr = lr_q32 / 2^32, in [0, 1).
+ * (A Q16.16 rate would lose lr/batch to rounding: 0.01/32 is 20.48 LSB.)
+ * Element i of a call uses the random bits q16_rng_u32(seed, counter + i),
+ * so a caller that advances `counter` by n per call never reuses bits.
+ */
+
+/** w[i] -= SR(lr * g[i]);  w[n], g[n]. Saturating (counted). */
+q16_status q16_update_sr(q16_t *w, const q16_t *g, uint32_t lr_q32, int n,
+                         uint64_t seed, uint64_t counter, uint64_t *sat);
+
+/** Bytes of int64 scratch q16_update_outer_sr needs for rows of n inputs (8 * n). */
+size_t q16_update_outer_sr_buffer_size(int n);
+
+/**
+ * Fused SGD step of a dense layer, no gradient buffer:
+ *   W[i][j] -= SR(lr * sum_b dY[b][i] * X[b][j])   (the exact Q32.32 sum)
+ *   bias[i] -= SR(lr * sum_b dY[b][i])             (bias may be NULL)
+ * W[m x n], dY[batch x m], X[batch x n], bias[m];
+ * scratch: q16_update_outer_sr_buffer_size(n) bytes, 8-byte aligned.
+ * Random bits: weight (i,j) uses counter + i*n + j, bias i uses counter + m*n + i.
+ */
+q16_status q16_update_outer_sr(q16_t *W, q16_t *bias, int64_t *scratch,
+                               const q16_t *dY, const q16_t *X, uint32_t lr_q32,
+                               int batch, int m, int n,
+                               uint64_t seed, uint64_t counter, uint64_t *sat);
+
+/**
+ * Momentum SGD on a gradient buffer:
+ *   v[i] = SR(mu * v[i]) + g[i]   (saturating)
+ *   w[i] -= SR(lr * v[i])
+ * mu_q32 and lr_q32 are Q0.32. Bits: v uses counter + i, w uses counter + n + i.
+ */
+q16_status q16_update_momentum_sr(q16_t *w, q16_t *v, const q16_t *g, uint32_t mu_q32,
+                                  uint32_t lr_q32, int n, uint64_t seed, uint64_t counter,
+                                  uint64_t *sat);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* Q16_H */

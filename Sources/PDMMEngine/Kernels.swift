@@ -1,0 +1,69 @@
+import CFixed
+
+/// The engine's only door to the C kernels: thin wrappers that pass views and
+/// add each call's saturation count to `sat`. Shapes are validated once by the
+/// plan, so a kernel error here is an engine bug and traps.
+enum Kernels {
+    @inline(__always)
+    static func check(_ s: q16_status, _ name: StaticString) {
+        precondition(s == Q16_OK, "\(name): kernel status error (engine bug)")
+    }
+
+    /// out[rows x nOut] = x[rows x nIn] * W[nOut x nIn]^T + b
+    static func denseForward(_ out: Tensor, _ x: Tensor, _ w: Tensor, _ b: Tensor,
+                             rows: Int, nIn: Int, nOut: Int, sat: inout UInt64) {
+        check(q16_gemm_nt(out.base, x.base, w.base, b.base, Int32(rows), Int32(nOut), Int32(nIn), &sat), "gemm_nt")
+    }
+
+    /// dx[rows x nIn] = dy[rows x nOut] * W[nOut x nIn]
+    static func denseBackwardInput(_ dx: Tensor, _ dy: Tensor, _ w: Tensor,
+                                   rows: Int, nIn: Int, nOut: Int, sat: inout UInt64) {
+        check(q16_gemm_nn(dx.base, dy.base, w.base, Int32(rows), Int32(nIn), Int32(nOut), &sat), "gemm_nn")
+    }
+
+    /// g[nOut x nIn] = dy^T * x  (the weight gradient, summed over the batch)
+    static func weightGradient(_ g: Tensor, _ dy: Tensor, _ x: Tensor,
+                               rows: Int, nIn: Int, nOut: Int, sat: inout UInt64) {
+        check(q16_gemm_tn(g.base, dy.base, x.base, Int32(nOut), Int32(nIn), Int32(rows), &sat), "gemm_tn")
+    }
+
+    /// gb[nOut] = column sums of dy[rows x nOut]
+    static func biasGradient(_ gb: Tensor, _ dy: Tensor, rows: Int, nOut: Int, sat: inout UInt64) {
+        check(q16_colsum(gb.base, dy.base, Int32(rows), Int32(nOut), &sat), "colsum")
+    }
+
+    static func relu(_ t: Tensor, count: Int) {
+        check(q16_relu(t.base, t.base, Int32(count)), "relu")
+    }
+
+    static func reluBackward(_ delta: Tensor, _ act: Tensor, count: Int) {
+        check(q16_relu_backward(delta.base, act.base, Int32(count)), "relu_backward")
+    }
+
+    /// In place: z[rows x classes] becomes softmax(z) - onehot; per-row loss to `loss`.
+    static func softmaxCrossEntropy(_ z: Tensor, loss: Tensor, labels: UnsafePointer<Int32>,
+                                    rows: Int, classes: Int, sat: inout UInt64) {
+        check(q16_softmax_xent(z.base, loss.base, z.base, labels, Int32(rows), Int32(classes), &sat), "softmax_xent")
+    }
+
+    static func fusedUpdate(_ w: Tensor, _ b: Tensor, scratch: UnsafeMutablePointer<Int64>,
+                            dy: Tensor, x: Tensor, lr: UInt32, rows: Int, nIn: Int, nOut: Int,
+                            seed: UInt64, counter: UInt64, sat: inout UInt64) {
+        check(q16_update_outer_sr(w.base, b.base, scratch, dy.base, x.base, lr, Int32(rows),
+                                  Int32(nOut), Int32(nIn), seed, counter, &sat), "update_outer_sr")
+    }
+
+    static func momentumUpdate(_ w: Tensor, _ v: Tensor, _ g: Tensor, mu: UInt32, lr: UInt32,
+                               seed: UInt64, counter: UInt64, sat: inout UInt64) {
+        check(q16_update_momentum_sr(w.base, v.base, g.base, mu, lr, Int32(w.count), seed, counter, &sat),
+              "update_momentum_sr")
+    }
+
+    static func randomBits(_ seed: UInt64, _ counter: UInt64) -> UInt32 { q16_rng_u32(seed, counter) }
+
+    static func mul(_ a: Int32, _ b: Int32) -> Int32 { q16_mul(a, b, nil) }
+    static func sqrt(_ a: Int32) -> Int32 { var r: Int32 = 0; _ = q16_sqrt(&r, a); return r }
+    static func div(_ a: Int32, _ b: Int32) -> Int32 { var r: Int32 = 0; _ = q16_div(&r, a, b, nil); return r }
+    static func log(_ a: Int32) -> Int32 { var r: Int32 = 0; _ = q16_log(&r, a); return r }
+    static func exp(_ a: Int32) -> Int32 { q16_exp(a, nil) }
+}

@@ -1,0 +1,175 @@
+/// The analytic memory plan of a training run: bytes per category, computed
+/// from (network, batch, mode, optimizer) alone, before any step runs.
+///
+/// Notation (as in `shared/design/memory-model.md`): widths n_0...n_L, batch B,
+/// every value a 4-byte Q16.16 word, P_l = n_{l-1} n_l + n_l, and
+/// S(i..j) = B (n_i + ... + n_j). A stage trains layers F+1...T (F frozen
+/// layers below; see `TrainingMode.stages`); `h` is 1 if the stage has an
+/// auxiliary head n_T -> n_L (blockwise, non-final block), else 0.
+///
+/// Per stage, in bytes (4 x words):
+/// - weights.trainable = 4 (P_{F+1} + ... + P_T + h (n_T n_L + n_L))
+/// - weights.frozen    = 4 (P_1 + ... + P_F)        (read-only; not in the arena)
+/// - gradients         = 4 max(P_l, trained l, head included) if the optimizer needs
+///                       a gradient buffer (momentum), else 0: SGD is fused into
+///                       the backward pass (memory model, "Fused update")
+/// - optimizer         = 4 (state words per parameter) x (trainable parameters)
+/// - input             = 4 B (n_0 + 1): the batch a_0 and its B labels
+///                       (the memory model counts B n_0; we add the labels)
+/// - activations.stored, the quantity the L/k claim is about:
+///     not checkpointed:  4 (S(max(F,1)..T-1) + h B n_T)
+///                        (inputs of the trained layers; a_0 is `input`; plus the
+///                        aux head's input). bp: S(1..L-1); local(k): S(L-k..L-1)
+///                        (a_0 excluded when k = L).
+///     bp-checkpoint:     s = ceil(sqrt(L)); 4 (sum_{j>=1, js<=L-1} B n_{js}
+///                        + max_j S(js+1..min((j+1)s, L)-1)): the stored boundaries
+///                        plus one segment's recomputed inner activations.
+/// - activations.working = 4 B max(2 pp, d dw + 1), where pp = max(n_1..n_{F-1})
+///                       (the frozen forward's ping-pong pair; the last frozen
+///                       output goes straight into the stored input of layer F+1),
+///                       dw = max(n_{F+1}..n_T, h n_L) (the widest trained output)
+///                       and d = 2 delta buffers, or 1 when the stage has a
+///                       single backward layer (local(1)); the + 1 is the per-sample
+///                       loss row (B words). The ping-pong pair and
+///                       the delta pair are never live together, so they share
+///                       memory: max, not sum (cheaper than the memory model's sum).
+/// - scratch           = 8 max(n_F..n_{T-1}, h n_T) for fused SGD (one int64 row of
+///                       exact gradient sums, `q16_update_outer_sr_buffer_size`), else 0.
+///
+/// blockwise(k) has ceil(L/k) stages run one after another in the same arena:
+/// its plan is the per-category maximum over stages, and its peak writable
+/// bytes the sum of those maxima (the arena reserves one region per category).
+///
+/// ```swift
+/// let plan = try MemoryPlan(shape: NetworkShape(widths: [64, 128, 128, 128, 10]),
+///                           batch: 32, mode: .bp, optimizer: .sgd)
+/// plan.bytes[.activationsStored]  // 4 * 32 * (128 + 128 + 128) = 49152
+/// ```
+public struct MemoryPlan: Equatable {
+    public let shape: NetworkShape
+    public let batch: Int
+    public let mode: TrainingMode
+    public let optimizer: OptimizerKind
+    /// Planned bytes per category (per-category max over stages).
+    public let bytes: ByteCounts
+    /// Planned bytes of each stage.
+    public let stageBytes: [ByteCounts]
+    public let stages: [TrainingStage]
+
+    /// Sum of the writable categories: the arena size this plan needs.
+    public var peakWritable: Int { bytes.writable }
+    /// weights.frozen: read-only bytes (flash or a read-only mapping on a board).
+    public var readOnly: Int { bytes.weightsFrozen }
+
+    /// Plans a run; validates the shape, batch, k and optimizer first.
+    public init(shape: NetworkShape, batch: Int, mode: TrainingMode,
+                optimizer: OptimizerKind) throws(EngineError) {
+        if batch < 1 { throw .batchZero(value: batch) }
+        try mode.validate(layers: shape.layerCount)
+        try MemoryPlan.validate(optimizer: optimizer)
+        // Kernel dimensions are Int32: the largest matrix is batch x widest.
+        if batch > 1 << 20 || batch * shape.maxWidth(0..<shape.widths.count) > Int(Int32.max) / 4 {
+            throw .sizeTooLarge(what: "batch \(batch) x widest layer")
+        }
+        self.shape = shape
+        self.batch = batch
+        self.mode = mode
+        self.optimizer = optimizer
+        let stages = mode.stages(layers: shape.layerCount)
+        var per: [ByteCounts] = []
+        var total = ByteCounts()
+        for st in stages {
+            let b = MemoryPlan.stagePlan(shape, batch, st, optimizer)
+            per.append(b)
+            total = total.maximum(b)
+        }
+        self.stages = stages
+        self.stageBytes = per
+        self.bytes = total
+    }
+
+    static func validate(optimizer: OptimizerKind) throws(EngineError) {
+        switch optimizer {
+        case .sgd: return
+        case .momentum(let mu):
+            if !(mu >= 0 && mu < 1) {
+                throw .invalidParameter(name: "momentum", reason: "must satisfy 0 <= mu < 1")
+            }
+        }
+    }
+
+    /// The formulas of the type's documentation for one stage.
+    static func stagePlan(_ s: NetworkShape, _ B: Int, _ st: TrainingStage,
+                          _ opt: OptimizerKind) -> ByteCounts {
+        let F = st.frozenCount, T = st.lastTrained, L = s.layerCount
+        let n = s.widths
+        let h = st.hasAuxHead ? 1 : 0
+        let headParams = h * (n[T] * n[L] + n[L])
+        var b = ByteCounts()
+        let trainable = s.parameterCount(layers: st.trained) + headParams
+        b.weightsTrainable = 4 * trainable
+        b.weightsFrozen = F > 0 ? 4 * s.parameterCount(layers: 1...F) : 0
+        if opt.needsGradientBuffer {
+            var g = h == 1 ? headParams : 0
+            for l in st.trained { g = max(g, s.parameterCount(l)) }
+            b.gradients = 4 * g
+        }
+        b.optimizer = 4 * opt.stateWordsPerParameter * trainable
+        b.input = 4 * B * (n[0] + 1)
+        if st.checkpointed {
+            let seg = checkpointSegment(L)
+            var boundaries = 0
+            var j = seg
+            while j <= L - 1 { boundaries += n[j]; j += seg }
+            var inner = 0
+            j = 0
+            while j < L {
+                inner = max(inner, s.sumWidths((j + 1)..<min(j + seg, L)))
+                j += seg
+            }
+            b.activationsStored = 4 * B * (boundaries + inner)
+        } else {
+            b.activationsStored = 4 * B * (s.sumWidths(max(F, 1)..<T) + h * n[T])
+        }
+        let pp = F >= 2 ? s.maxWidth(1..<F) : 0
+        var dw = s.maxWidth((F + 1)..<(T + 1))
+        if h == 1 { dw = max(dw, n[L]) }
+        let backwardLayers = (T - F) + h
+        let d = backwardLayers >= 2 ? 2 : 1
+        b.activationsWorking = 4 * B * max(2 * pp, d * dw + 1)
+        if !opt.needsGradientBuffer {
+            var widest = s.maxWidth(F..<T)
+            if h == 1 { widest = max(widest, n[T]) }
+            b.scratch = 8 * widest
+        }
+        return b
+    }
+
+    /// s = ceil(sqrt(L)), the checkpoint segment length.
+    public static func checkpointSegment(_ L: Int) -> Int {
+        var s = 1
+        while s * s < L { s += 1 }
+        return s
+    }
+
+    /// Bytes of activation tensors that trained layers read as their input,
+    /// a_0 included when a trained layer reads it (the memory model's "with the
+    /// input counted"): stored + 4 B n_0 for a stage with no frozen layers.
+    /// With equal widths, bp has L such tensors and local(k) has k: the L/k claim.
+    public var layerInputBytes: Int {
+        var m = 0
+        for (i, st) in stages.enumerated() {
+            m = max(m, stageBytes[i].activationsStored + (st.frozenCount == 0 ? 4 * batch * shape.inputWidth : 0))
+        }
+        return m
+    }
+
+    /// The mode's k (1 for bp-checkpoint, L for bp), for the claimed L/k.
+    public var claimedRatio: Double {
+        switch mode {
+        case .bp, .bpCheckpoint: return 1
+        case .local(let k), .blockwise(let k): return Double(shape.layerCount) / Double(k)
+        }
+    }
+}
+

@@ -1,0 +1,108 @@
+/// A dense ReLU network's parameters in Q16.16: the model image.
+///
+/// The image holds every layer's W_l [n_l x n_{l-1}] followed by b_l [n_l],
+/// layer after layer. It is the long-lived copy of the weights (on a board:
+/// flash, or a file); a training run copies the layers it trains into its
+/// arena and reads frozen layers from here in place, read-only.
+///
+/// ```swift
+/// let model = try Model(shape: NetworkShape(widths: [64, 32, 10]), seed: 7)
+/// model.weightsHash   // the same on every run and every architecture
+/// ```
+public final class Model {
+    public let shape: NetworkShape
+    let image: UnsafeMutablePointer<Int32>
+    let offsets: [Int]  // offsets[l] = first word of layer l (1-based); offsets[L+1] = total
+    /// Feature scaling applied to raw inputs (statistics of the training split).
+    public var scaling: FeatureScaling?
+
+    /// He-uniform initialisation from a seed: W ~ U(-a, a), a = sqrt(6 / n_{l-1})
+    /// (computed in Q16.16), from the counter-based generator, so the weights
+    /// are identical everywhere; biases 0.
+    public init(shape: NetworkShape, seed: UInt64) {
+        self.shape = shape
+        var offs = [0, 0]
+        for l in 1...shape.layerCount { offs.append(offs[l] + shape.parameterCount(l)) }
+        self.offsets = offs
+        let total = offs[shape.layerCount + 1]
+        image = UnsafeMutablePointer<Int32>.allocate(capacity: max(total, 1))
+        image.initialize(repeating: 0, count: max(total, 1))
+        for l in 1...shape.layerCount {
+            Model.heUniform(weights(l), fanIn: shape.widths[l - 1], seed: seed,
+                            counter: UInt64(offs[l]))
+        }
+    }
+
+    deinit { image.deallocate() }
+
+    static func heUniform(_ w: Tensor, fanIn: Int, seed: UInt64, counter: UInt64) {
+        let six = Int32(6 << 16)
+        let ratio = Kernels.div(six, Int32(fanIn) << 16)
+        let a = Int64(Kernels.sqrt(ratio))
+        let span = UInt64(2 * a + 1)
+        for i in 0..<w.count {
+            let r = UInt64(Kernels.randomBits(seed, counter &+ UInt64(i)))
+            w[i] = Int32(Int64((r &* span) >> 32) - a)
+        }
+    }
+
+    /// Total parameter words.
+    public var parameterCount: Int { offsets[shape.layerCount + 1] }
+
+    /// W_l as a view (n_l x n_{l-1} words).
+    func weights(_ l: Int) -> Tensor {
+        Tensor(base: image + offsets[l], count: shape.widths[l] * shape.widths[l - 1])
+    }
+
+    /// b_l as a view (n_l words).
+    func bias(_ l: Int) -> Tensor {
+        Tensor(base: image + offsets[l] + shape.widths[l] * shape.widths[l - 1], count: shape.widths[l])
+    }
+
+    /// Layer l's W_l then b_l, P_l words.
+    func layer(_ l: Int) -> Tensor { Tensor(base: image + offsets[l], count: shape.parameterCount(l)) }
+
+    /// A parameter word by flat index (tests, serialisation).
+    public subscript(i: Int) -> Int32 {
+        get { precondition(i >= 0 && i < parameterCount); return image[i] }
+        set { precondition(i >= 0 && i < parameterCount); image[i] = newValue }
+    }
+
+    /// FNV-1a 64 over every parameter word, little-endian bytes.
+    public var weightsHash: UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for i in 0..<parameterCount {
+            let v = UInt32(bitPattern: image[i])
+            for k in 0..<4 {
+                h ^= UInt64((v >> (8 * UInt32(k))) & 0xff)
+                h = h &* 0x0000_0100_0000_01b3
+            }
+        }
+        return h
+    }
+
+    /// Copies every parameter of `other` (same shape).
+    public func copyParameters(from other: Model) {
+        precondition(other.shape == shape, "copyParameters: shape mismatch")
+        image.update(from: other.image, count: parameterCount)
+        scaling = other.scaling
+    }
+
+    /// 16 hexadecimal digits of `weightsHash`.
+    public var weightsHashHex: String { Hex.format(weightsHash) }
+}
+
+/// Fixed-width hexadecimal without Foundation.
+public enum Hex {
+    public static func format(_ v: UInt64) -> String {
+        let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
+        var s = ""
+        var shift: UInt64 = 60
+        while true {
+            s.append(digits[Int((v >> shift) & 0xf)])
+            if shift == 0 { break }
+            shift -= 4
+        }
+        return s
+    }
+}

@@ -1,0 +1,443 @@
+/// Multiply-accumulates per phase, counted as the kernels are called
+/// (rows x n_in x n_out per dense call).
+public struct MACCounts: Equatable {
+    public var forward: UInt64 = 0
+    public var backward: UInt64 = 0
+    public var recompute: UInt64 = 0
+    public var update: UInt64 = 0
+    public init() {}
+    public var total: UInt64 { forward + backward + recompute + update }
+}
+
+/// What one step or one pass over data produced.
+public struct PassStats: Equatable {
+    /// Sum over samples of the cross-entropy loss, Q16.16 words summed in 64 bits.
+    public var lossSum: Int64 = 0
+    /// Samples whose arg-max prediction equals the label.
+    public var correct = 0
+    public var samples = 0
+    public init() {}
+    mutating func add(_ o: PassStats) {
+        lossSum += o.lossSum
+        correct += o.correct
+        samples += o.samples
+    }
+}
+
+/// Hyper-parameters of a run.
+public struct TrainingOptions: Equatable {
+    /// Learning rate of the batch-mean loss (the kernels get lr / rows as Q0.32).
+    public var learningRate: Double
+    /// Seeds stochastic rounding, batch order and auxiliary-head initialisation.
+    public var seed: UInt64
+    public init(learningRate: Double = 0.05, seed: UInt64 = 1) {
+        self.learningRate = learningRate
+        self.seed = seed
+    }
+}
+
+/// Trains a `Model` in one of the four modes inside one fixed `Arena`.
+///
+/// Forward is a list of dense-layer kernel calls; backward is that list
+/// reversed, each layer's update applied as soon as its delta for the layer
+/// below is computed. All modes share `forwardLayer`/`backwardLayer`; they
+/// differ only in what they store (see `MemoryPlan`).
+///
+/// ```swift
+/// let model = try Model(shape: NetworkShape(widths: [64, 128, 10]), seed: 1)
+/// let t = try Trainer(model: model, batch: 32, mode: .bp, optimizer: .sgd,
+///                     options: TrainingOptions(), budget: 256 * 1024)
+/// for stage in 0..<t.stageCount {
+///     t.beginStage(stage)
+///     for e in 0..<30 { _ = try t.trainEpoch(train, epoch: e) }
+///     t.endStage()
+/// }
+/// t.arena.peak == t.plan.bytes   // measured == planned
+/// ```
+public final class Trainer {
+    public let model: Model
+    public let plan: MemoryPlan
+    public let arena: Arena
+    public let options: TrainingOptions
+    public private(set) var macs = MACCounts()
+    /// Results clamped by any kernel so far.
+    public private(set) var saturations: UInt64 = 0
+    /// Stochastic-rounding counter: advanced by every update element.
+    public private(set) var randomCounter: UInt64 = 0
+    public private(set) var stepCount = 0
+    public private(set) var currentStage = -1
+
+    let L: Int
+    let n: [Int]
+    let batch: Int
+    let seg: Int
+    // Per-layer views, index 1...L, L+1 = auxiliary head. Built once, rewritten per stage.
+    var params: [Tensor]
+    var velocity: [Tensor]
+    var acts: [Tensor]
+    var input: Tensor
+    let labels: UnsafeMutablePointer<Int32>
+    var stage = TrainingStage(frozenCount: 0, lastTrained: 0, hasAuxHead: false, checkpointed: false)
+    var stageMarks = (weights: 0, optimizer: 0)
+
+    public var stageCount: Int { plan.stages.count }
+
+    /// Plans the run and takes the arena (`budget` bytes, allocated once).
+    public convenience init(model: Model, batch: Int, mode: TrainingMode, optimizer: OptimizerKind,
+                            options: TrainingOptions, budget: Int) throws(EngineError) {
+        let plan = try MemoryPlan(shape: model.shape, batch: batch, mode: mode, optimizer: optimizer)
+        let arena = try Arena(plan: plan, budget: budget)
+        try self.init(model: model, plan: plan, arena: arena, options: options)
+    }
+
+    /// Plans the run inside caller-owned memory (a static buffer on a board).
+    public convenience init(model: Model, batch: Int, mode: TrainingMode, optimizer: OptimizerKind,
+                            options: TrainingOptions, memory: UnsafeMutableRawBufferPointer) throws(EngineError) {
+        let plan = try MemoryPlan(shape: model.shape, batch: batch, mode: mode, optimizer: optimizer)
+        let arena = try Arena(plan: plan, memory: memory)
+        try self.init(model: model, plan: plan, arena: arena, options: options)
+    }
+
+    init(model: Model, plan: MemoryPlan, arena: Arena, options: TrainingOptions) throws(EngineError) {
+        if !(options.learningRate > 0 && options.learningRate < 1) {
+            throw .invalidParameter(name: "learning rate", reason: "must satisfy 0 < lr < 1")
+        }
+        self.model = model
+        self.plan = plan
+        self.arena = arena
+        self.options = options
+        L = model.shape.layerCount
+        n = model.shape.widths
+        batch = plan.batch
+        seg = MemoryPlan.checkpointSegment(L)
+        let empty = Tensor(base: model.image, count: 0)
+        params = [Tensor](repeating: empty, count: L + 2)
+        velocity = [Tensor](repeating: empty, count: L + 2)
+        acts = [Tensor](repeating: empty, count: L + 2)
+        input = arena.take(.input, batch * n[0])
+        labels = arena.take(.input, batch).base
+    }
+
+    // MARK: stages
+
+    /// Makes stage `i` current: copies its trained layers into the arena,
+    /// initialises its auxiliary head, zeroes optimizer state; frozen layers
+    /// are read from the model image in place.
+    public func beginStage(_ i: Int) {
+        if currentStage >= 0 { endStage() }
+        stage = plan.stages[i]
+        currentStage = i
+        stageMarks = (arena.mark(.weightsTrainable), arena.mark(.optimizer))
+        arena.resetStagePeak()
+        for l in 1...L { params[l] = model.layer(l) }
+        for l in stage.trained {
+            let t = arena.take(.weightsTrainable, model.shape.parameterCount(l))
+            t.copy(from: model.layer(l))
+            params[l] = t
+        }
+        if stage.hasAuxHead {
+            let nIn = n[stage.lastTrained], nOut = n[L]
+            let t = arena.take(.weightsTrainable, nIn * nOut + nOut)
+            t.fill(0)
+            Model.heUniform(t.slice(0, nIn * nOut), fanIn: nIn, seed: options.seed ^ 0xA0C5_4EAD,
+                            counter: UInt64(i) << 32)
+            params[L + 1] = t
+        }
+        let words = plan.optimizer.stateWordsPerParameter
+        if words > 0 {
+            for l in trainedLayersWithHead() {
+                let v = arena.take(.optimizer, words * params[l].count)
+                v.fill(0)
+                velocity[l] = v
+            }
+        }
+        arena.noteReadOnly(4 * (stage.frozenCount > 0 ? model.shape.parameterCount(layers: 1...stage.frozenCount) : 0))
+    }
+
+    /// Writes the current stage's trained layers back to the model image and
+    /// gives their arena memory back (the auxiliary head is discarded).
+    public func endStage() {
+        guard currentStage >= 0 else { return }
+        syncModel()
+        arena.release(.optimizer, to: stageMarks.optimizer)
+        arena.release(.weightsTrainable, to: stageMarks.weights)
+        currentStage = -1
+    }
+
+    /// Copies the trained layers' current values into the model image.
+    public func syncModel() {
+        guard currentStage >= 0 else { return }
+        for l in stage.trained { model.layer(l).copy(from: params[l]) }
+    }
+
+    /// Indices of the stage's trained layers, then L+1 if it has a head.
+    func trainedLayersWithHead() -> [Int] {
+        var out = Array(stage.trained)
+        if stage.hasAuxHead { out.append(L + 1) }
+        return out
+    }
+
+    // MARK: data
+
+    /// Checks that `data` fits the network: feature count and labels.
+    public func validate(_ data: Dataset) throws(EngineError) {
+        if data.featureCount != n[0] { throw .featureMismatch(expected: n[0], got: data.featureCount) }
+        if data.count == 0 { throw .emptyData }
+        for i in 0..<data.count where Int(data.label(i)) >= n[L] {
+            throw .labelOutOfRange(sample: i, label: Int(data.label(i)), classes: n[L])
+        }
+    }
+
+    /// Copies samples order[start..<start+rows] of `data` into the arena's input.
+    func load(_ data: Dataset, rows: Int, index: (Int) -> Int) {
+        let w = n[0]
+        for r in 0..<rows {
+            let s = index(r)
+            (input.base + r * w).update(from: data.features + s * w, count: w)
+            labels[r] = data.labels[s]
+        }
+    }
+
+    // MARK: training
+
+    /// One epoch of the current stage over `data` in a seeded order
+    /// (the last batch may be smaller). Throws for data that does not fit.
+    public func trainEpoch(_ data: Dataset, epoch: Int) throws(EngineError) -> PassStats {
+        try validate(data)
+        precondition(currentStage >= 0, "trainEpoch: no stage begun")
+        var stats = PassStats()
+        var start = 0
+        let seed = options.seed
+        while start < data.count {
+            let rows = min(batch, data.count - start)
+            let s0 = start
+            load(data, rows: rows) { r in Shuffle.index(s0 + r, data.count, seed: seed, epoch: epoch) }
+            stats.add(step(rows: rows))
+            start += rows
+        }
+        return stats
+    }
+
+    /// Forward and loss only, over `data` in order, with the current stage's
+    /// output (the auxiliary head for a non-final blockwise stage).
+    public func evaluate(_ data: Dataset) throws(EngineError) -> PassStats {
+        try validate(data)
+        precondition(currentStage >= 0, "evaluate: no stage begun")
+        var stats = PassStats()
+        var start = 0
+        while start < data.count {
+            let rows = min(batch, data.count - start)
+            let s0 = start
+            load(data, rows: rows) { r in s0 + r }
+            stats.add(pass(rows: rows, train: false))
+            start += rows
+        }
+        return stats
+    }
+
+    /// One training step on the `rows` samples already in the arena's input.
+    public func step(rows: Int) -> PassStats {
+        stepCount += 1
+        return pass(rows: rows, train: true)
+    }
+
+    /// Copies a batch from raw pointers into the arena input and trains on it
+    /// (`features`: rows x n_0 Q16.16 words; labels must be in range).
+    public func step(features: UnsafePointer<Int32>, labels l: UnsafePointer<Int32>, rows: Int) -> PassStats {
+        precondition(rows >= 1 && rows <= batch, "step: rows outside 1...batch")
+        input.base.update(from: features, count: rows * n[0])
+        labels.update(from: l, count: rows)
+        return step(rows: rows)
+    }
+
+    /// The shared forward (+ backward if `train`) of one batch.
+    func pass(rows: Int, train: Bool) -> PassStats {
+        let storedMark = arena.mark(.activationsStored)
+        let workMark = arena.mark(.activationsWorking)
+        let F = stage.frozenCount, T = stage.lastTrained
+        let head = stage.hasAuxHead
+        acts[0] = input
+
+        // 1. Frozen layers 1...F: ping-pong, store nothing; a_F goes to the stored input of layer F+1.
+        if F >= 1 {
+            let ppw = F >= 2 ? model.shape.maxWidth(1..<F) : 0
+            let pp0 = arena.take(.activationsWorking, batch * ppw)
+            let pp1 = arena.take(.activationsWorking, batch * ppw)
+            var x = input
+            for l in 1...F {
+                let out = l == F ? arena.take(.activationsStored, batch * n[l]) : (l % 2 == 1 ? pp0 : pp1)
+                forwardLayer(l, x, out, rows: rows, relu: true, phase: 0)
+                x = out
+            }
+            acts[F] = x
+            arena.release(.activationsWorking, to: workMark)
+        }
+
+        // 2. Delta buffers (the logits land in d0) and the per-sample loss row.
+        var dw = model.shape.maxWidth((F + 1)..<(T + 1))
+        if head { dw = max(dw, n[L]) }
+        let backwardLayers = (T - F) + (head ? 1 : 0)
+        var d0 = arena.take(.activationsWorking, batch * dw)
+        var d1 = backwardLayers >= 2 ? arena.take(.activationsWorking, batch * dw) : d0
+        let lossRow = arena.take(.activationsWorking, batch)
+
+        // 3. Trained layers F+1...T, storing what backward needs.
+        if stage.checkpointed {
+            forwardCheckpointed(rows: rows, logits: d0)
+        } else {
+            for l in (F + 1)...T {
+                let out = (l == L) ? d0 : arena.take(.activationsStored, batch * n[l])
+                forwardLayer(l, acts[l - 1], out, rows: rows, relu: l < L, phase: 0)
+                acts[l] = out
+            }
+            if head { forwardLayer(L + 1, acts[T], d0, rows: rows, relu: false, phase: 0) }
+        }
+
+        // 4. Loss and its gradient (softmax - onehot), in place in d0.
+        var stats = PassStats()
+        stats.samples = rows
+        stats.correct = countCorrect(d0, rows: rows)
+        Kernels.softmaxCrossEntropy(d0, loss: lossRow, labels: labels, rows: rows, classes: n[L], sat: &saturations)
+        for r in 0..<rows { stats.lossSum += Int64(lossRow[r]) }
+
+        // 5. Backward: the forward list reversed.
+        if train {
+            let lr = Trainer.rateQ32(options.learningRate / Double(rows))
+            if head {
+                backwardLayer(L + 1, input: acts[T], delta: d0, below: d1, rows: rows, lr: lr, propagate: true)
+                swap(&d0, &d1)
+            }
+            if stage.checkpointed {
+                backwardCheckpointed(rows: rows, d0: &d0, d1: &d1, lr: lr)
+            } else {
+                for l in stride(from: T, through: F + 1, by: -1) {
+                    backwardLayer(l, input: acts[l - 1], delta: d0, below: d1, rows: rows, lr: lr,
+                                  propagate: l > F + 1)
+                    swap(&d0, &d1)
+                }
+            }
+        }
+        arena.release(.activationsWorking, to: workMark)
+        arena.release(.activationsStored, to: storedMark)
+        return stats
+    }
+
+    /// bp-checkpoint forward: segment boundaries a_s, a_2s, ... are stored;
+    /// each segment's inner activations go to one recompute buffer, which the
+    /// last segment keeps for the backward pass.
+    func forwardCheckpointed(rows: Int, logits: Tensor) {
+        var j = seg
+        while j <= L - 1 {
+            acts[j] = arena.take(.activationsStored, batch * n[j])
+            j += seg
+        }
+        var lo = 1
+        while lo <= L {
+            let hi = min(lo + seg - 1, L)
+            let innerMark = arena.mark(.activationsStored)
+            for l in lo...hi {
+                if l == hi {
+                    let out = l == L ? logits : acts[l]
+                    forwardLayer(l, acts[l - 1], out, rows: rows, relu: l < L, phase: 0)
+                    if l == L { acts[l] = out }
+                } else {
+                    acts[l] = arena.take(.activationsStored, batch * n[l])
+                    forwardLayer(l, acts[l - 1], acts[l], rows: rows, relu: true, phase: 0)
+                }
+            }
+            if hi < L { arena.release(.activationsStored, to: innerMark) }
+            lo = hi + 1
+        }
+    }
+
+    func backwardCheckpointed(rows: Int, d0: inout Tensor, d1: inout Tensor, lr: UInt32) {
+        let segments = (L + seg - 1) / seg
+        for sIdx in stride(from: segments - 1, through: 0, by: -1) {
+            let lo = sIdx * seg + 1, hi = min(lo + seg - 1, L)
+            let isLast = hi == L
+            var innerMark = 0
+            if !isLast {
+                innerMark = arena.mark(.activationsStored)
+                if hi > lo {
+                    for l in lo..<hi {
+                        acts[l] = arena.take(.activationsStored, batch * n[l])
+                        forwardLayer(l, acts[l - 1], acts[l], rows: rows, relu: true, phase: 1)
+                    }
+                }
+            }
+            for l in stride(from: hi, through: lo, by: -1) {
+                backwardLayer(l, input: acts[l - 1], delta: d0, below: d1, rows: rows, lr: lr, propagate: l > 1)
+                swap(&d0, &d1)
+            }
+            if !isLast { arena.release(.activationsStored, to: innerMark) }
+        }
+    }
+
+    /// out = relu?(x W_l^T + b_l). phase 0 = forward, 1 = recompute (MAC counters).
+    func forwardLayer(_ l: Int, _ x: Tensor, _ out: Tensor, rows: Int, relu: Bool, phase: Int) {
+        let (nIn, nOut) = dims(l)
+        let p = params[l]
+        Kernels.denseForward(out, x, p.slice(0, nIn * nOut), p.slice(nIn * nOut, nOut),
+                             rows: rows, nIn: nIn, nOut: nOut, sat: &saturations)
+        if relu { Kernels.relu(out, count: rows * nOut) }
+        let m = UInt64(rows * nIn * nOut)
+        if phase == 0 { macs.forward += m } else { macs.recompute += m }
+    }
+
+    /// delta_{l-1} = (delta_l W_l) * relu'(a_{l-1}) into `below` (if `propagate`),
+    /// then W_l, b_l updated from delta_l and a_{l-1}.
+    func backwardLayer(_ l: Int, input a: Tensor, delta: Tensor, below: Tensor, rows: Int,
+                       lr: UInt32, propagate: Bool) {
+        let (nIn, nOut) = dims(l)
+        let p = params[l]
+        let w = p.slice(0, nIn * nOut), b = p.slice(nIn * nOut, nOut)
+        if propagate {
+            Kernels.denseBackwardInput(below, delta, w, rows: rows, nIn: nIn, nOut: nOut, sat: &saturations)
+            Kernels.reluBackward(below, a, count: rows * nIn)
+            macs.backward += UInt64(rows * nIn * nOut)
+        }
+        switch plan.optimizer {
+        case .sgd:
+            let mark = arena.mark(.scratch)
+            let scratch = arena.takeScratch64(nIn)
+            Kernels.fusedUpdate(w, b, scratch: scratch, dy: delta, x: a, lr: lr, rows: rows, nIn: nIn,
+                                nOut: nOut, seed: options.seed, counter: randomCounter, sat: &saturations)
+            arena.release(.scratch, to: mark)
+            randomCounter &+= UInt64(p.count)
+        case .momentum(let mu):
+            let mark = arena.mark(.gradients)
+            let g = arena.take(.gradients, p.count)
+            Kernels.weightGradient(g.slice(0, nIn * nOut), delta, a, rows: rows, nIn: nIn, nOut: nOut,
+                                   sat: &saturations)
+            Kernels.biasGradient(g.slice(nIn * nOut, nOut), delta, rows: rows, nOut: nOut, sat: &saturations)
+            Kernels.momentumUpdate(p, velocity[l], g, mu: Trainer.rateQ32(mu), lr: lr,
+                                   seed: options.seed, counter: randomCounter, sat: &saturations)
+            arena.release(.gradients, to: mark)
+            randomCounter &+= UInt64(2 * p.count)
+        }
+        macs.update += UInt64(rows * nIn * nOut)
+    }
+
+    /// (n_in, n_out) of layer l; l = L+1 is the auxiliary head n_T -> n_L.
+    func dims(_ l: Int) -> (Int, Int) {
+        l == L + 1 ? (n[stage.lastTrained], n[L]) : (n[l - 1], n[l])
+    }
+
+    func countCorrect(_ logits: Tensor, rows: Int) -> Int {
+        let c = n[L]
+        var correct = 0
+        for r in 0..<rows {
+            var best = 0
+            for j in 1..<c where logits[r * c + j] > logits[r * c + best] { best = j }
+            if Int32(best) == labels[r] { correct += 1 }
+        }
+        return correct
+    }
+
+    /// A rate in [0, 1) as an unsigned Q0.32 scale (truncated).
+    static func rateQ32(_ r: Double) -> UInt32 {
+        if !(r > 0) { return 0 }
+        if r >= 1 { return UInt32.max }
+        return UInt32(r * 4_294_967_296.0)
+    }
+}

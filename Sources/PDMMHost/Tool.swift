@@ -1,0 +1,189 @@
+import Foundation
+import PDMMEngine
+
+/// The `pdmm` command-line tool as a library: `Tool.run` takes the arguments
+/// and returns an exit code; output goes through the two sinks (the
+/// executable prints them; tests collect them).
+public final class Tool {
+    public var out: (String) -> Void
+    public var err: (String) -> Void
+
+    public init(out: @escaping (String) -> Void, err: @escaping (String) -> Void) {
+        self.out = out
+        self.err = err
+    }
+
+    public static let usage = """
+    pdmm -- Q16.16 training runtime: memory reports, training runs, claims, benchmarks
+
+    USAGE: pdmm <command> [options]   (pdmm <command> --help for its options)
+
+    COMMANDS:
+      report   planned and measured bytes per category for every training mode
+      train    train a network (built-in digits data unless --data)
+      fit      the largest batch and the deepest k that fit a budget, per mode
+      bench    kernel and training-step benchmarks, float32 reference in the same process
+      reference  train the float32 reference and print its accuracy
+    """
+
+    /// Runs one command line (without the program name). 0 = ok, 1 = failure, 2 = usage.
+    public func run(_ argv: [String]) -> Int32 {
+        guard let cmd = argv.first else {
+            err(Tool.usage)
+            return 2
+        }
+        let rest = Array(argv.dropFirst())
+        do {
+            if rest.contains("--help") || rest.contains("-h") {
+                out(Tool.help(cmd) ?? Tool.usage)
+                return Tool.help(cmd) == nil ? 2 : 0
+            }
+            switch cmd {
+            case "--help", "-h", "help": out(Tool.usage); return 0
+            case "report": return try report(rest)
+            case "train": return try train(rest)
+            case "fit": return try fit(rest)
+            case "bench": return try bench(rest)
+            case "reference": return try reference(rest)
+            default: throw UsageError("unknown command '\(cmd)' (try pdmm --help)")
+            }
+        } catch let e as UsageError {
+            err("pdmm: \(e.message)")
+            return 2
+        } catch let e as EngineError {
+            err("pdmm: \(e.message)")
+            return 2
+        } catch {
+            err("pdmm: \(error)")
+            return 1
+        }
+    }
+
+    static func help(_ cmd: String) -> String? {
+        switch cmd {
+        case "report":
+            return """
+            pdmm report [--layers 64,128,128,128,10] [--batch 32] [--k 1,2,3] [--budget SIZE]
+                        [--optimizer sgd|momentum] [--format md|csv|json] [--svg FILE] [--seed N]
+              Plans every mode (bp, bp-checkpoint, local(k), blockwise(k)) and measures it by
+              running real steps in its arena (built-in digits data when the shape is 64-...-10,
+              synthetic data of the right shape otherwise). SIZE: 4096, 512B, 64KiB, 2MiB.
+            """
+        case "train":
+            return """
+            pdmm train [--data FILE.csv] [--layers 64,128,128,128,10] [--mode bp|bp-checkpoint|local|blockwise]
+                       [--k N] [--epochs N] [--batch N] [--budget SIZE] [--optimizer sgd|momentum]
+                       [--momentum MU] [--lr X] [--seed N]
+              Seeded 80/20 split; feature scaling from the training split. A progress line per
+              epoch on stderr, the summary on stdout.
+            """
+        case "fit":
+            return """
+            pdmm fit --budget SIZE [--layers ...] [--optimizer sgd|momentum]
+              For each mode: the largest batch that fits the budget, and for local/blockwise the
+              largest k that fits at batch 1 and at --batch (default 32).
+            """
+        case "bench":
+            return """
+            pdmm bench [kernels|train] [--seconds S]
+              kernels: GEMM GMAC/s at 64..512 next to a float32 GEMM in the same process.
+              train: samples/s and MAC/s per mode on the built-in data, float32 reference beside.
+            """
+        case "reference":
+            return """
+            pdmm reference [--layers ...] [--epochs N] [--batch N] [--lr X] [--seed N]
+              Trains the float32 reference on the built-in data exactly as `pdmm train` trains bp.
+            """
+        default: return nil
+        }
+    }
+
+    // MARK: shared option parsing
+
+    func runConfig(_ a: Arguments) throws -> RunConfig {
+        var c = RunConfig()
+        c.widths = try a.intList("layers", default: c.widths)
+        c.batch = try a.int("batch", default: c.batch)
+        c.epochs = try a.int("epochs", default: c.epochs, min: 0)
+        c.learningRate = try a.double("lr", default: c.learningRate)
+        c.seed = UInt64(try a.int("seed", default: 1, min: 0))
+        let k = try a.int("k", default: 1)
+        c.mode = try parseMode(a.string("mode") ?? "bp", k: k)
+        c.optimizer = try parseOptimizer(a)
+        c.budget = try a.size("budget")
+        return c
+    }
+
+    func parseOptimizer(_ a: Arguments) throws -> OptimizerKind {
+        switch a.string("optimizer") ?? "sgd" {
+        case "sgd": return .sgd
+        case "momentum": return .momentum(mu: try a.double("momentum", default: 0.9))
+        case let o: throw UsageError("unknown optimizer '\(o)' (expected sgd, momentum)")
+        }
+    }
+
+    func loadData(_ a: Arguments) throws -> Dataset {
+        guard let path = a.string("data") else { return BuiltinData.digits() }
+        return try CSVLoader.load(path: path, labelColumn: a.string("label-column"))
+    }
+
+    // MARK: train
+
+    func train(_ argv: [String]) throws -> Int32 {
+        let a = try Arguments(argv, valued: ["data", "layers", "mode", "k", "epochs", "batch", "budget",
+                                             "optimizer", "momentum", "lr", "seed", "label-column"])
+        var cfg = try runConfig(a)
+        let data = try loadData(a)
+        if a.string("layers") == nil {
+            cfg.widths = [data.featureCount] + Array(cfg.widths.dropFirst().dropLast()) + [data.classes]
+        }
+        let (train, test, scaling) = prepareSplit(data, seed: cfg.seed)
+        let sat = train.saturatedValues + test.saturatedValues
+        if sat > 0 { err("pdmm: warning: \(sat) feature values saturated to the Q16.16 range after scaling") }
+        let totalEpochs = cfg.epochs * (try MemoryPlan(shape: NetworkShape(widths: cfg.widths), batch: cfg.batch,
+                                                       mode: cfg.mode, optimizer: cfg.optimizer).stages.count)
+        var done = 0
+        let (r, model) = try runTraining(cfg, train: train, test: test, scaling: scaling) { stage, e, tr, te, t in
+            done += 1
+            let left = t / Double(done) * Double(totalEpochs - done)
+            self.err(String(format: "stage %d epoch %3d  loss %.4f  train %.2f%%  test %.2f%%  %6.0f samples/s  %.1fs left",
+                            stage, e + 1, Double(tr.lossSum) / 65536 / Double(tr.samples),
+                            100 * Double(tr.correct) / Double(tr.samples),
+                            100 * Double(te.correct) / Double(max(te.samples, 1)),
+                            Double(done * train.count) / max(t, 1e-9), left))
+        }
+        _ = model
+        out(trainSummary(r, trainCount: train.count, testCount: test.count))
+        return 0
+    }
+
+    func trainSummary(_ r: RunResult, trainCount: Int, testCount: Int) -> String {
+        var s = "mode \(r.config.mode.name), layers \(r.plan.shape.description), batch \(r.config.batch), "
+        s += "epochs \(r.config.epochs), optimizer \(r.config.optimizer.name), lr \(r.config.learningRate), seed \(r.config.seed)\n"
+        s += "split: seeded 80/20 (\(trainCount) train / \(testCount) test)\n"
+        s += String(format: "train accuracy %.2f%%  test accuracy %.2f%%  final loss %.4f\n",
+                    100 * r.trainAccuracy, 100 * r.testAccuracy, r.finalLoss)
+        s += "peak writable: planned \(r.plan.peakWritable) B, measured \(r.measured.writable) B; read-only \(r.measured.weightsFrozen) B\n"
+        s += "MACs: forward \(r.macs.forward) backward \(r.macs.backward) recompute \(r.macs.recompute) update \(r.macs.update)\n"
+        s += "saturations \(r.saturations)  steps \(r.steps)  time \(String(format: "%.2f", r.seconds)) s\n"
+        s += "weights hash \(Hex.format(r.weightsHash))"
+        return s
+    }
+
+    // MARK: reference
+
+    func reference(_ argv: [String]) throws -> Int32 {
+        let a = try Arguments(argv, valued: ["layers", "epochs", "batch", "lr", "seed"])
+        let cfg = try runConfig(a)
+        let (train, test, _) = prepareSplit(BuiltinData.digits(), seed: cfg.seed)
+        let model = Model(shape: try NetworkShape(widths: cfg.widths), seed: cfg.seed)
+        let ref = FloatReference(model: model)
+        ref.train(train, epochs: cfg.epochs, batch: cfg.batch, learningRate: Float(cfg.learningRate), seed: cfg.seed)
+        out(String(format: "float32 reference: layers %@ batch %d epochs %d lr %g seed %d: test accuracy %.2f%% (%d test samples)",
+                   NetworkShapeText(cfg.widths), cfg.batch, cfg.epochs, cfg.learningRate, Int(cfg.seed),
+                   100 * ref.accuracy(test), test.count))
+        return 0
+    }
+}
+
+func NetworkShapeText(_ w: [Int]) -> String { w.map(String.init).joined(separator: "-") }

@@ -1,0 +1,64 @@
+import CMallocCounter
+import XCTest
+@testable import PDMMEngine
+
+final class DeterminismAndAllocationTests: XCTestCase {
+    func train(seed: UInt64, mode: TrainingMode, optimizer: OptimizerKind = .sgd) throws -> UInt64 {
+        let shape = try NetworkShape(widths: [12, 24, 24, 16, 3])
+        let model = Model(shape: shape, seed: seed)
+        let data = syntheticData(features: 12, classes: 3, count: 100, seed: seed)
+        let t = try Trainer(model: model, batch: 8, mode: mode, optimizer: optimizer,
+                            options: TrainingOptions(learningRate: 0.05, seed: seed), budget: 1 << 20)
+        for s in 0..<t.stageCount {
+            t.beginStage(s)
+            for e in 0..<3 { _ = try t.trainEpoch(data, epoch: e) }
+        }
+        t.endStage()
+        return model.weightsHash
+    }
+
+    func testSameSeedSameHashRunAfterRun() throws {
+        for mode in [TrainingMode.bp, .bpCheckpoint, .local(k: 2), .blockwise(k: 2)] {
+            let a = try train(seed: 42, mode: mode)
+            let b = try train(seed: 42, mode: mode)
+            XCTAssertEqual(a, b, mode.name)
+            XCTAssertNotEqual(a, try train(seed: 43, mode: mode), mode.name)
+        }
+        XCTAssertEqual(try train(seed: 7, mode: .bp, optimizer: .momentum(mu: 0.9)),
+                       try train(seed: 7, mode: .bp, optimizer: .momentum(mu: 0.9)))
+    }
+
+    /// bp and bp-checkpoint compute the same arithmetic in a different order of
+    /// storage: their weights must be bit-identical.
+    func testCheckpointingChangesMemoryNotResults() throws {
+        XCTAssertEqual(try train(seed: 11, mode: .bp), try train(seed: 11, mode: .bpCheckpoint))
+    }
+
+    func testTrainingStepsAllocateNothingInSteadyState() throws {
+        try XCTSkipUnless(malloc_counter_active() == 1, "malloc interposer inactive (sanitizer build)")
+        for mode in [TrainingMode.bp, .bpCheckpoint, .local(k: 1), .blockwise(k: 2)] {
+            for opt in [OptimizerKind.sgd, .momentum(mu: 0.5)] {
+                let shape = try NetworkShape(widths: [16, 32, 32, 32, 4])
+                let model = Model(shape: shape, seed: 1)
+                let data = syntheticData(features: 16, classes: 4, count: 320, seed: 2)
+                let t = try Trainer(model: model, batch: 32, mode: mode, optimizer: opt,
+                                    options: TrainingOptions(), budget: 1 << 20)
+                t.beginStage(t.stageCount - 1)
+                _ = try t.trainEpoch(data, epoch: 0)  // warm-up
+                let before = malloc_counter_calls()
+                for e in 1...10 { _ = try t.trainEpoch(data, epoch: e) }  // 100 steps
+                _ = try t.evaluate(data)
+                let after = malloc_counter_calls()
+                XCTAssertEqual(after - before, 0, "\(mode.name) \(opt.name): heap allocations in 100 steps")
+            }
+        }
+    }
+
+    func testInterposerCountsAllocations() throws {
+        try XCTSkipUnless(malloc_counter_active() == 1, "malloc interposer inactive (sanitizer build)")
+        let before = malloc_counter_calls()
+        let a = [Int](repeating: 1, count: 1000 + Int(before % 7))
+        XCTAssertGreaterThan(malloc_counter_calls() - before, 0)
+        XCTAssertEqual(a.count > 0, true)
+    }
+}
