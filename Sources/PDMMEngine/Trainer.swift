@@ -5,7 +5,10 @@ public struct MACCounts: Equatable {
     public var backward: UInt64 = 0
     public var recompute: UInt64 = 0
     public var update: UInt64 = 0
+    /// Forward passes of `evaluate` (not training work; not in `total`).
+    public var evaluation: UInt64 = 0
     public init() {}
+    /// Training MACs: forward + backward + recompute + update.
     public var total: UInt64 { forward + backward + recompute + update }
 }
 
@@ -79,6 +82,7 @@ public final class Trainer {
     let labels: UnsafeMutablePointer<Int32>
     var stage = TrainingStage(frozenCount: 0, lastTrained: 0, hasAuxHead: false, checkpointed: false)
     var stageMarks = (weights: 0, optimizer: 0)
+    var lastInnerMark = 0  // bp-checkpoint: where the last segment's inner activations start
 
     public var stageCount: Int { plan.stages.count }
 
@@ -256,6 +260,7 @@ public final class Trainer {
         let workMark = arena.mark(.activationsWorking)
         let F = stage.frozenCount, T = stage.lastTrained
         let head = stage.hasAuxHead
+        let phase = train ? 0 : 2
         acts[0] = input
 
         // 1. Frozen layers 1...F: ping-pong, store nothing; a_F goes to the stored input of layer F+1.
@@ -266,7 +271,7 @@ public final class Trainer {
             var x = input
             for l in 1...F {
                 let out = l == F ? arena.take(.activationsStored, batch * n[l]) : (l % 2 == 1 ? pp0 : pp1)
-                forwardLayer(l, x, out, rows: rows, relu: true, phase: 0)
+                forwardLayer(l, x, out, rows: rows, relu: true, phase: phase)
                 x = out
             }
             acts[F] = x
@@ -283,14 +288,14 @@ public final class Trainer {
 
         // 3. Trained layers F+1...T, storing what backward needs.
         if stage.checkpointed {
-            forwardCheckpointed(rows: rows, logits: d0)
+            forwardCheckpointed(rows: rows, logits: d0, phase: phase)
         } else {
             for l in (F + 1)...T {
                 let out = (l == L) ? d0 : arena.take(.activationsStored, batch * n[l])
-                forwardLayer(l, acts[l - 1], out, rows: rows, relu: l < L, phase: 0)
+                forwardLayer(l, acts[l - 1], out, rows: rows, relu: l < L, phase: phase)
                 acts[l] = out
             }
-            if head { forwardLayer(L + 1, acts[T], d0, rows: rows, relu: false, phase: 0) }
+            if head { forwardLayer(L + 1, acts[T], d0, rows: rows, relu: false, phase: phase) }
         }
 
         // 4. Loss and its gradient (softmax - onehot), in place in d0.
@@ -325,7 +330,7 @@ public final class Trainer {
     /// bp-checkpoint forward: segment boundaries a_s, a_2s, ... are stored;
     /// each segment's inner activations go to one recompute buffer, which the
     /// last segment keeps for the backward pass.
-    func forwardCheckpointed(rows: Int, logits: Tensor) {
+    func forwardCheckpointed(rows: Int, logits: Tensor, phase: Int) {
         var j = seg
         while j <= L - 1 {
             acts[j] = arena.take(.activationsStored, batch * n[j])
@@ -338,14 +343,14 @@ public final class Trainer {
             for l in lo...hi {
                 if l == hi {
                     let out = l == L ? logits : acts[l]
-                    forwardLayer(l, acts[l - 1], out, rows: rows, relu: l < L, phase: 0)
+                    forwardLayer(l, acts[l - 1], out, rows: rows, relu: l < L, phase: phase)
                     if l == L { acts[l] = out }
                 } else {
                     acts[l] = arena.take(.activationsStored, batch * n[l])
-                    forwardLayer(l, acts[l - 1], acts[l], rows: rows, relu: true, phase: 0)
+                    forwardLayer(l, acts[l - 1], acts[l], rows: rows, relu: true, phase: phase)
                 }
             }
-            if hi < L { arena.release(.activationsStored, to: innerMark) }
+            if hi < L { arena.release(.activationsStored, to: innerMark) } else { lastInnerMark = innerMark }
             lo = hi + 1
         }
     }
@@ -355,7 +360,7 @@ public final class Trainer {
         for sIdx in stride(from: segments - 1, through: 0, by: -1) {
             let lo = sIdx * seg + 1, hi = min(lo + seg - 1, L)
             let isLast = hi == L
-            var innerMark = 0
+            var innerMark = lastInnerMark
             if !isLast {
                 innerMark = arena.mark(.activationsStored)
                 if hi > lo {
@@ -369,11 +374,11 @@ public final class Trainer {
                 backwardLayer(l, input: acts[l - 1], delta: d0, below: d1, rows: rows, lr: lr, propagate: l > 1)
                 swap(&d0, &d1)
             }
-            if !isLast { arena.release(.activationsStored, to: innerMark) }
+            arena.release(.activationsStored, to: innerMark)
         }
     }
 
-    /// out = relu?(x W_l^T + b_l). phase 0 = forward, 1 = recompute (MAC counters).
+    /// out = relu?(x W_l^T + b_l). phase 0 = forward, 1 = recompute, 2 = evaluation (MAC counters).
     func forwardLayer(_ l: Int, _ x: Tensor, _ out: Tensor, rows: Int, relu: Bool, phase: Int) {
         let (nIn, nOut) = dims(l)
         let p = params[l]
@@ -381,7 +386,11 @@ public final class Trainer {
                              rows: rows, nIn: nIn, nOut: nOut, sat: &saturations)
         if relu { Kernels.relu(out, count: rows * nOut) }
         let m = UInt64(rows * nIn * nOut)
-        if phase == 0 { macs.forward += m } else { macs.recompute += m }
+        switch phase {
+        case 0: macs.forward += m
+        case 1: macs.recompute += m
+        default: macs.evaluation += m
+        }
     }
 
     /// delta_{l-1} = (delta_l W_l) * relu'(a_{l-1}) into `below` (if `propagate`),

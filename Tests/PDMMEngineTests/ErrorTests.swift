@@ -2,14 +2,16 @@ import XCTest
 @testable import PDMMEngine
 
 final class ErrorTests: XCTestCase {
-    func expect(_ expected: EngineError, _ message: String, _ body: () throws(EngineError) -> Void,
+    func expect(_ expected: EngineError, _ message: String, _ body: () throws -> Void,
                 file: StaticString = #filePath, line: UInt = #line) {
         do {
             try body()
             XCTFail("no error thrown, expected \(message)", file: file, line: line)
-        } catch {
+        } catch let error as EngineError {
             XCTAssertEqual(error, expected, file: file, line: line)
             XCTAssertEqual(error.message, message, file: file, line: line)
+        } catch {
+            XCTFail("unexpected error \(error)", file: file, line: line)
         }
     }
 
