@@ -59,6 +59,31 @@ enum Kernels {
               "update_momentum_sr")
     }
 
+    static func riemannianUpdate(_ w: Tensor, _ b: Tensor, phi: Tensor?, scratch: UnsafeMutablePointer<Int64>,
+                                 dy: Tensor, x: Tensor, lr: UInt32, gscale: UInt32, alpha: Int32, rho: UInt32,
+                                 weightMagnitude: Bool, rows: Int, nIn: Int, nOut: Int,
+                                 seed: UInt64, counter: UInt64, sat: inout UInt64) {
+        check(q16_update_outer_riemannian_sr(w.base, b.base, phi?.base, scratch, dy.base, x.base, lr, gscale, alpha,
+                                             rho, weightMagnitude ? Q16_PHI_WEIGHT_ABS : Q16_PHI_GRAD_SQUARED,
+                                             Int32(rows), Int32(nOut), Int32(nIn), seed, counter, &sat),
+              "update_outer_riemannian_sr")
+    }
+
+    /// w -= SR(lr * g) over a gradient buffer.
+    static func sgdUpdate(_ w: Tensor, _ g: Tensor, lr: UInt32, seed: UInt64, counter: UInt64, sat: inout UInt64) {
+        check(q16_update_sr(w.base, g.base, lr, Int32(w.count), seed, counter, &sat), "update_sr")
+    }
+
+    /// w -= SR(rate * (w - w0)).
+    static func pull(_ w: Tensor, toward w0: Tensor, rate: UInt32, seed: UInt64, counter: UInt64, sat: inout UInt64) {
+        check(q16_update_pull_sr(w.base, w0.base, rate, Int32(w.count), seed, counter, &sat), "update_pull_sr")
+    }
+
+    /// Row-wise softmax in place.
+    static func softmax(_ z: Tensor, rows: Int, cols: Int, sat: inout UInt64) {
+        check(q16_softmax(z.base, z.base, Int32(rows), Int32(cols), &sat), "softmax")
+    }
+
     static func randomBits(_ seed: UInt64, _ counter: UInt64) -> UInt32 { q16_rng_u32(seed, counter) }
 
     static func mul(_ a: Int32, _ b: Int32) -> Int32 { q16_mul(a, b, nil) }

@@ -95,6 +95,13 @@ public struct MemoryPlan: Equatable {
             if !(mu >= 0 && mu < 1) {
                 throw .invalidParameter(name: "momentum", reason: "must satisfy 0 <= mu < 1")
             }
+        case .riemannian(let alpha, let rho, _):
+            if !(alpha >= 0 && alpha < 32768) {
+                throw .invalidParameter(name: "riemannian alpha", reason: "must satisfy 0 <= alpha < 32768")
+            }
+            if !(rho >= 0 && rho < 1) {
+                throw .invalidParameter(name: "riemannian rho", reason: "must satisfy 0 <= rho < 1")
+            }
         }
     }
 
@@ -137,7 +144,7 @@ public struct MemoryPlan: Equatable {
         let backwardLayers = (T - F) + h
         let d = backwardLayers >= 2 ? 2 : 1
         b.activationsWorking = 4 * B * max(2 * pp, d * dw + 1)
-        if !opt.needsGradientBuffer {
+        if !opt.needsGradientBuffer {  // SGD and the Riemannian step are fused
             var widest = s.maxWidth(F..<T)
             if h == 1 { widest = max(widest, n[T]) }
             b.scratch = 8 * widest

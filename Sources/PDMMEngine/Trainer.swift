@@ -423,6 +423,16 @@ public final class Trainer {
                                    seed: options.seed, counter: randomCounter, sat: &saturations)
             arena.release(.gradients, to: mark)
             randomCounter &+= UInt64(2 * p.count)
+        case .riemannian(let alpha, let rho, let phi):
+            let mark = arena.mark(.scratch)
+            let scratch = arena.takeScratch64(nIn)
+            Kernels.riemannianUpdate(w, b, phi: phi == .gradSquared ? velocity[l] : nil, scratch: scratch,
+                                     dy: delta, x: a, lr: lr, gscale: Trainer.rateQ32(1 / Double(rows)),
+                                     alpha: Trainer.q16(alpha), rho: Trainer.rateQ32(rho),
+                                     weightMagnitude: phi == .weightMagnitude, rows: rows, nIn: nIn, nOut: nOut,
+                                     seed: options.seed, counter: randomCounter, sat: &saturations)
+            arena.release(.scratch, to: mark)
+            randomCounter &+= UInt64(p.count)
         }
         macs.update += UInt64(rows * nIn * nOut)
     }
@@ -441,6 +451,14 @@ public final class Trainer {
             if Int32(best) == labels[r] { correct += 1 }
         }
         return correct
+    }
+
+    /// A Double as Q16.16, rounded to nearest, saturating.
+    static func q16(_ v: Double) -> Int32 {
+        let r = (v * 65536).rounded(.toNearestOrAwayFromZero)
+        if !(r < 2_147_483_647) { return Int32.max }
+        if !(r > -2_147_483_648) { return Int32.min }
+        return Int32(r)
     }
 
     /// A rate in [0, 1) as an unsigned Q0.32 scale (truncated).

@@ -75,11 +75,22 @@ public enum OptimizerKind: Equatable {
     /// SGD with momentum mu (0 <= mu < 1): one velocity word per trainable
     /// parameter, and a gradient buffer for one layer at a time.
     case momentum(mu: Double)
+    /// The second document's diagonal Riemannian metric: w <- w - eta g / E,
+    /// E_i = 1 + alpha phi_i, phi an EMA of g^2 with decay `rho` (one state word
+    /// per parameter) or |w| (no state). Fused like SGD: no gradient buffer.
+    case riemannian(alpha: Double, rho: Double, phi: PhiKind)
+
+    /// The plasticity measure phi of the Riemannian metric.
+    public enum PhiKind: Equatable {
+        case gradSquared
+        case weightMagnitude
+    }
 
     public var name: String {
         switch self {
         case .sgd: return "sgd"
         case .momentum: return "momentum"
+        case .riemannian(_, _, let phi): return phi == .gradSquared ? "riemannian" : "riemannian(|w|)"
         }
     }
 
@@ -88,13 +99,14 @@ public enum OptimizerKind: Equatable {
         switch self {
         case .sgd: return 0
         case .momentum: return 1
+        case .riemannian(_, _, let phi): return phi == .gradSquared ? 1 : 0
         }
     }
 
     /// Whether the update needs the layer's gradient in a buffer.
     var needsGradientBuffer: Bool {
         switch self {
-        case .sgd: return false
+        case .sgd, .riemannian: return false
         case .momentum: return true
         }
     }

@@ -60,7 +60,8 @@ private struct Tally {
     }
 
     func assertClean(file: StaticString = #filePath, line: UInt = #line) {
-        print(String(format: "ScalarTests: %@: %d checks, max error %.7f LSB (at %@)", name, count, maxErr, worst))
+        let at = worst.isEmpty ? "every check exact" : "at \(worst)"
+        print(String(format: "ScalarTests: %@: %d checks, max error %.7f LSB (%@)", name, count, maxErr, at))
         XCTAssertEqual(fails, 0, "\(name): \(fails) failures, first: \(first ?? "")", file: file, line: line)
     }
 }

@@ -242,6 +242,46 @@ q16_status q16_update_momentum_sr(q16_t *w, q16_t *v, const q16_t *g, uint32_t m
                                   uint32_t lr_q32, int n, uint64_t seed, uint64_t counter,
                                   uint64_t *sat);
 
+/* ------------------------------------------------------------------ */
+/* Riemannian diagonal metric and calibration (q16_riemannian.c)       */
+/* ------------------------------------------------------------------ */
+
+/** How the Riemannian metric measures a weight's plasticity phi. */
+typedef enum q16_phi_kind {
+    Q16_PHI_GRAD_SQUARED = 0, /**< phi = EMA of g^2 (state: one word per parameter) */
+    Q16_PHI_WEIGHT_ABS = 1    /**< phi = |w| (no state; phi may be NULL) */
+} q16_phi_kind;
+
+/**
+ * Fused step of the diagonal Riemannian metric (w <- w - eta g / E,
+ * E = 1 + alpha phi) for a dense layer, no gradient buffer:
+ *   s     = sum_b dY[b][i] X[b][j]                exact Q32.32 (bias: sum_b dY[b][i], Q16 << 16)
+ *   u     = SR(s * lr / 2^48)                     exactly q16_update_outer_sr's step, same bits
+ *   g     = SR(s * gscale / 2^48)                 the batch-mean gradient (gscale = 1/batch, Q0.32)
+ *   phi   = SR(rho phi) + SR((1 - rho) g^2)        (Q16_PHI_GRAD_SQUARED; rho_q32 is Q0.32)
+ *   phi   = |w|                                    (Q16_PHI_WEIGHT_ABS, before the update)
+ *   E     = 1 + alpha phi                          (q16, alpha_q16 >= 0, saturating, >= 1)
+ *   w    -= round_nearest(u / E)                   saturating (counted)
+ * W[m x n], bias[m], phi[m*n + m] (weights then biases; may be NULL for WEIGHT_ABS).
+ * With alpha_q16 == 0, E == 1 and W, bias equal q16_update_outer_sr's result bit for bit.
+ * Random bits: u as q16_update_outer_sr; the phi update uses seed ^ 0x5048495F53545245 with
+ * the same counters. Gradient sums too large for 64 bits are clamped to +-2^62 (counted).
+ * scratch: q16_update_outer_sr_buffer_size(n) bytes.
+ */
+q16_status q16_update_outer_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, int64_t *scratch,
+                                          const q16_t *dY, const q16_t *X, uint32_t lr_q32,
+                                          uint32_t gscale_q32, q16_t alpha_q16, uint32_t rho_q32,
+                                          q16_phi_kind kind, int batch, int m, int n,
+                                          uint64_t seed, uint64_t counter, uint64_t *sat);
+
+/**
+ * Information Value Calibration's pull towards the provenance snapshot:
+ *   w[i] -= SR(rate * (w[i] - w0[i]))     (rate = rate_q32 / 2^32; the difference is exact in int64)
+ * rate 0 changes nothing. Bits: q16_rng_u32(seed, counter + i). w[n], w0[n].
+ */
+q16_status q16_update_pull_sr(q16_t *w, const q16_t *w0, uint32_t rate_q32, int n,
+                              uint64_t seed, uint64_t counter, uint64_t *sat);
+
 #ifdef __cplusplus
 }
 #endif

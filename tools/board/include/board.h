@@ -1,0 +1,62 @@
+/* board.h -- the C side of the board program (tools/board/board.c), as Swift sees it.
+ *
+ * Only <stdint.h> types cross this boundary, so the header imports the same way
+ * for an Embedded Swift target (aarch64-none-none-elf, armv7-none-none-eabi,
+ * x86_64-unknown-linux-gnu) as for the C compiler that builds board.c. */
+#ifndef PDMM_BOARD_H
+#define PDMM_BOARD_H
+#include <stdint.h>
+
+/* ---- the arena: a static buffer (.bss), never malloc'ed ---- */
+/** The static arena, 16-byte aligned. */
+uint8_t *pdmm_board_arena(void);
+/** Its size in bytes (PDMM_BOARD_ARENA_BYTES at build time). */
+int64_t pdmm_board_arena_bytes(void);
+
+/* ---- heap accounting: malloc & co. are wrapped at link time (-Wl,--wrap=...) ---- */
+typedef struct pdmm_alloc_counts {
+    uint64_t allocations; /* malloc + calloc + realloc + posix_memalign + aligned_alloc + memalign */
+    uint64_t frees;       /* free of a non-NULL pointer */
+    uint64_t bytes;       /* bytes requested by those allocations */
+} pdmm_alloc_counts;
+pdmm_alloc_counts pdmm_board_alloc_counts(void);
+/** 1 if the wrappers are linked in (the binary was linked with --wrap), else 0. */
+int pdmm_board_alloc_wrapped(void);
+
+/* ---- text I/O ---- */
+/** Writes n bytes to stderr. */
+void pdmm_board_write_err(const uint8_t *p, int64_t n);
+/** Flushes stdout (Embedded Swift's print writes through putchar). */
+void pdmm_board_flush(void);
+/** A NUL-terminated string describing the build: "aarch64 cortex-a53 neon", ... */
+const char *pdmm_board_target(void);
+/** Monotonic clock in microseconds. */
+int64_t pdmm_board_micros(void);
+
+/** Parses a whole decimal/hex floating-point number (strtod, "C" locale), finite only.
+ *  p[0..<n] need not be NUL-terminated. Returns 1 and sets *out on success, else 0. */
+int pdmm_board_parse_double(const uint8_t *p, int64_t n, double *out);
+/** (int64_t)(v * mult) as the host tool computes Int(v * mult) for sizes; -1 if out of range. */
+int64_t pdmm_board_scaled_size(double v, double mult);
+
+/* ---- CSV: numeric features, an integer label column (default: the last) ---- */
+typedef struct pdmm_csv {
+    int32_t *features; /* rows x columns-1, Q16.16, row-major (malloc'ed) */
+    int32_t *labels;   /* rows (malloc'ed) */
+    int64_t rows;
+    int64_t featureCount;
+    int64_t classes;   /* max label + 1 */
+} pdmm_csv;
+/**
+ * Loads path (NUL-terminated bytes) with fopen/fgets, the rules of the host's
+ * CSVLoader: optional header (a first line with a non-numeric field), blank
+ * lines skipped, fields trimmed, features rounded to Q16.16 (nearest, ties
+ * away), out-of-range features an error, labels integers in 0...65535.
+ * labelColumn: NULL = last; else a 0-based index or a header name.
+ * Returns 0 on success; otherwise nonzero and a message in err (NUL-terminated).
+ */
+int pdmm_board_load_csv(const uint8_t *path, const uint8_t *labelColumn, pdmm_csv *out,
+                        uint8_t *err, int64_t errSize);
+void pdmm_board_free_csv(pdmm_csv *csv);
+
+#endif
