@@ -27,6 +27,7 @@
 #if defined(__x86_64__) && defined(__linux__) && (defined(__clang__) || defined(__GNUC__)) && \
     !defined(Q16_NO_MULTIVERSION)
 #define Q16_MV __attribute__((target_clones("avx512f", "avx2", "default")))
+#define Q16_HAVE_MV 1
 #else
 #define Q16_MV
 #endif
@@ -124,21 +125,30 @@ Q16_INLINE int64_t q16i_hi(uint64_t w) { return (int64_t)(int32_t)(uint32_t)(w >
  * An mr x nr tile of C: C[r][c] = sum_p A(r, p) * B[p][c], with
  * A(r, p) = A[r*a_rs + p*a_cs] (nn: a_rs = k, a_cs = 1; tn: a_rs = 1, a_cs = m).
  * The caller guarantees that the int64 sums cannot overflow.
+ *
+ * Tile shapes (rows x columns; mr and nr are compile-time constants at every
+ * call site, so after inlining the accumulators live in registers):
+ *   wide   (x86 with AVX-512, 32 vector registers): 4 x 32 = 16 zmm accumulators
+ *   narrow (other x86: AVX2 / SSE, 16 registers):   4 x 8
+ *   plain  (everything else, e.g. NEON):            4 x 8
  */
-
-#define AX_MR 4  /* rows of the main tile */
-#define AX_NR 32 /* columns of the main tile (16 pairs) */
+#define AX_MAX_MR 4
+#define AX_MAX_NR 32
+#define AX_WIDE_MR 4
+#define AX_WIDE_NR 32
+#ifndef AX_NARROW_MR
+#define AX_NARROW_MR 4
+#endif
+#ifndef AX_NARROW_NR
+#define AX_NARROW_NR 8
+#endif
 
 #if Q16_PAIRS
-/*
- * mr (<= AX_MR) and np (<= AX_NR / 2) are compile-time constants at every
- * call site, so after inlining the tile lives in registers
- * (AVX-512: 4 x 4 zmm accumulators for 4 x 32).
- */
 Q16_INLINE void ax_tile(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RESTRICT A, size_t a_rs,
-                        size_t a_cs, const q16_t *Q16_RESTRICT B, size_t ldb, int k, int mr, int np,
+                        size_t a_cs, const q16_t *Q16_RESTRICT B, size_t ldb, int k, int mr, int nr,
                         uint64_t *nsat) {
-    int64_t lo[AX_MR][AX_NR / 2], hi[AX_MR][AX_NR / 2];
+    int64_t lo[AX_MAX_MR][AX_MAX_NR / 2], hi[AX_MAX_MR][AX_MAX_NR / 2];
+    const int np = nr / 2; /* column pairs */
     int r, c, p;
     const int le = q16i_little_endian();
     for (r = 0; r < mr; r++)
@@ -146,7 +156,7 @@ Q16_INLINE void ax_tile(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_REST
     for (p = 0; p < k; p++) {
         const q16_t *Q16_RESTRICT b = B + (size_t)p * ldb;
         const q16_t *Q16_RESTRICT a = A + (size_t)p * a_cs;
-        uint64_t w[AX_NR / 2];
+        uint64_t w[AX_MAX_NR / 2];
         for (c = 0; c < np; c++) w[c] = q16i_load_pair(b + 2 * c);
         for (r = 0; r < mr; r++) {
             int64_t av = a[(size_t)r * a_rs];
@@ -164,14 +174,11 @@ Q16_INLINE void ax_tile(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_REST
         }
     }
 }
-#define AX_TILE(C, ldc, A, a_rs, a_cs, B, ldb, k, mr, nr, nsat) \
-    ax_tile(C, ldc, A, a_rs, a_cs, B, ldb, k, mr, (nr) / 2, nsat)
 #else
-/* Plain form: mr x nr int64 accumulators over sign-extended int32 loads. */
 Q16_INLINE void ax_tile(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RESTRICT A, size_t a_rs,
                         size_t a_cs, const q16_t *Q16_RESTRICT B, size_t ldb, int k, int mr, int nr,
                         uint64_t *nsat) {
-    int64_t acc[AX_MR][AX_NR];
+    int64_t acc[AX_MAX_MR][AX_MAX_NR];
     int r, c, p;
     for (r = 0; r < mr; r++)
         for (c = 0; c < nr; c++) acc[r][c] = 0;
@@ -186,15 +193,13 @@ Q16_INLINE void ax_tile(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_REST
     for (r = 0; r < mr; r++)
         for (c = 0; c < nr; c++) C[(size_t)r * ldc + (size_t)c] = q16i_round_sat64(acc[r][c], nsat);
 }
-#define AX_TILE(C, ldc, A, a_rs, a_cs, B, ldb, k, mr, nr, nsat) \
-    ax_tile(C, ldc, A, a_rs, a_cs, B, ldb, k, mr, nr, nsat)
 #endif
 
-/* Edge tile with run-time sizes: mr <= AX_MR rows, nr <= AX_NR columns. */
+/* Edge tile with run-time sizes: mr <= AX_MAX_MR rows, nr <= AX_MAX_NR columns. */
 static void ax_tile_edge(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RESTRICT A, size_t a_rs,
                          size_t a_cs, const q16_t *Q16_RESTRICT B, size_t ldb, int mr, int nr, int k,
                          uint64_t *nsat) {
-    int64_t acc[AX_MR][AX_NR];
+    int64_t acc[AX_MAX_MR][AX_MAX_NR];
     int r, c, p;
     for (r = 0; r < mr; r++)
         for (c = 0; c < nr; c++) acc[r][c] = 0;
@@ -211,41 +216,64 @@ static void ax_tile_edge(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RES
 }
 
 /*
- * C[m x n] = A(m x k) * B[k x n] with A(i, p) = A[i*a_rs + p*a_cs]; int64-safe.
- * Column panels of 32 (then 16) columns; within a panel, tiles of 4 rows
- * (then single rows); leftover columns (< 16) use the run-time-sized tile.
- * A panel of B (k x 32 values) is reused from L1/L2 by all row tiles.
+ * C[m x n] = A(m x k) * B[k x n]; int64-safe. Column panels of NR (then NR/2)
+ * columns; within a panel, tiles of MR rows (then single rows); leftover
+ * columns (< NR/2) use the run-time-sized edge tile. A panel of B (k x NR
+ * values) is reused from cache by all the row tiles.
  */
-Q16_MV static void ax_driver(q16_t *C, const q16_t *A, size_t a_rs, size_t a_cs, const q16_t *B, int m,
-                             int n, int k, uint64_t *sat) {
-    uint64_t nsat = 0;
+Q16_INLINE void ax_driver_impl(q16_t *C, const q16_t *A, size_t a_rs, size_t a_cs, const q16_t *B, int m, int n,
+                               int k, const int MR, const int NR, uint64_t *nsat) {
     int i0, j0 = 0;
     const size_t ldc = (size_t)n, ldb = (size_t)n;
-    for (; j0 + AX_NR <= n; j0 += AX_NR) {
-        for (i0 = 0; i0 + AX_MR <= m; i0 += AX_MR)
-            AX_TILE(C + (size_t)i0 * ldc + (size_t)j0, ldc, A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb,
-                    k, AX_MR, AX_NR, &nsat);
+    for (; j0 + NR <= n; j0 += NR) {
+        for (i0 = 0; i0 + MR <= m; i0 += MR)
+            ax_tile(C + (size_t)i0 * ldc + (size_t)j0, ldc, A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb, k,
+                    MR, NR, nsat);
         for (; i0 < m; i0++)
-            AX_TILE(C + (size_t)i0 * ldc + (size_t)j0, ldc, A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb,
-                    k, 1, AX_NR, &nsat);
+            ax_tile(C + (size_t)i0 * ldc + (size_t)j0, ldc, A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb, k, 1,
+                    NR, nsat);
     }
-    if (j0 + AX_NR / 2 <= n) {
-        for (i0 = 0; i0 + AX_MR <= m; i0 += AX_MR)
-            AX_TILE(C + (size_t)i0 * ldc + (size_t)j0, ldc, A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb,
-                    k, AX_MR, AX_NR / 2, &nsat);
+    if (NR >= 4 && j0 + NR / 2 <= n) {
+        for (i0 = 0; i0 + MR <= m; i0 += MR)
+            ax_tile(C + (size_t)i0 * ldc + (size_t)j0, ldc, A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb, k,
+                    MR, NR / 2, nsat);
         for (; i0 < m; i0++)
-            AX_TILE(C + (size_t)i0 * ldc + (size_t)j0, ldc, A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb,
-                    k, 1, AX_NR / 2, &nsat);
-        j0 += AX_NR / 2;
+            ax_tile(C + (size_t)i0 * ldc + (size_t)j0, ldc, A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb, k, 1,
+                    NR / 2, nsat);
+        j0 += NR / 2;
     }
     if (j0 < n) {
-        for (i0 = 0; i0 < m; i0 += AX_MR) {
-            int mr = m - i0 < AX_MR ? m - i0 : AX_MR;
-            ax_tile_edge(C + (size_t)i0 * ldc + (size_t)j0, ldc, A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0,
-                         ldb, mr, n - j0, k, &nsat);
+        for (i0 = 0; i0 < m; i0 += AX_MAX_MR) {
+            int mr = m - i0 < AX_MAX_MR ? m - i0 : AX_MAX_MR;
+            ax_tile_edge(C + (size_t)i0 * ldc + (size_t)j0, ldc, A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb,
+                         mr, n - j0, k, nsat);
         }
     }
+}
+
+/* `wide`: the CPU has AVX-512 (32 vector registers): use the big tile. */
+Q16_MV static void ax_driver(q16_t *C, const q16_t *A, size_t a_rs, size_t a_cs, const q16_t *B, int m, int n,
+                             int k, int wide, uint64_t *sat) {
+    uint64_t nsat = 0;
+#if Q16_PAIRS
+    if (wide)
+        ax_driver_impl(C, A, a_rs, a_cs, B, m, n, k, AX_WIDE_MR, AX_WIDE_NR, &nsat);
+    else
+#endif
+        ax_driver_impl(C, A, a_rs, a_cs, B, m, n, k, AX_NARROW_MR, AX_NARROW_NR, &nsat);
+    (void)wide;
     if (sat) *sat += nsat;
+}
+
+/** 1 when the wide (AVX-512) tiles should be used. */
+static int q16i_wide_tiles(void) {
+#if defined(Q16_HAVE_MV)
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+#elif defined(__AVX512F__)
+    return 1;
+#else
+    return 0;
+#endif
 }
 
 /* ------------------------------------------------------------------ */
@@ -380,7 +408,7 @@ q16_status q16_gemm_nn(q16_t *C, const q16_t *A, const q16_t *B, int m, int n, i
     if (st != Q16_OK) return st;
     if (!q16i_int64_safe(q16i_maxabs(A, (size_t)m * (size_t)k), q16i_maxabs(B, (size_t)k * (size_t)n), k, 0))
         return q16_ref_gemm_nn(C, A, B, m, n, k, sat);
-    ax_driver(C, A, (size_t)k, 1, B, m, n, k, sat);
+    ax_driver(C, A, (size_t)k, 1, B, m, n, k, q16i_wide_tiles(), sat);
     return Q16_OK;
 }
 
@@ -389,7 +417,7 @@ q16_status q16_gemm_tn(q16_t *C, const q16_t *A, const q16_t *B, int m, int n, i
     if (st != Q16_OK) return st;
     if (!q16i_int64_safe(q16i_maxabs(A, (size_t)m * (size_t)k), q16i_maxabs(B, (size_t)k * (size_t)n), k, 0))
         return q16_ref_gemm_tn(C, A, B, m, n, k, sat);
-    ax_driver(C, A, 1, (size_t)m, B, m, n, k, sat);
+    ax_driver(C, A, 1, (size_t)m, B, m, n, k, q16i_wide_tiles(), sat);
     return Q16_OK;
 }
 

@@ -24,6 +24,7 @@ public final class Arena {
     /// High-water mark of the sum of all writable categories at one moment.
     public private(set) var peakLive = 0
     var live = 0
+    var readOnlyNow = 0
 
     /// Allocates `budget` bytes once and lays out the plan's regions. Throws
     /// `budgetExceeded` (every category, the total, the shortfall) if it does not fit.
@@ -49,12 +50,25 @@ public final class Arena {
         self.base = base
         self.capacity = capacity
         self.ownsMemory = owns
+        layOut(plan.bytes)
+    }
+
+    /// An arena for a plan given directly as bytes per category (inference).
+    init(plannedBytes b: ByteCounts, budget: Int) {
+        let size = max(b.writable, 16)
+        self.base = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        self.capacity = size
+        self.ownsMemory = true
+        layOut(b)
+    }
+
+    private func layOut(_ b: ByteCounts) {
         var off = 0
         for c in [MemoryCategory.scratch, .weightsTrainable, .gradients, .optimizer, .input,
                   .activationsStored, .activationsWorking] {
             start[c] = off
-            limit[c] = plan.bytes[c]
-            off += plan.bytes[c]
+            limit[c] = b[c]
+            off += b[c]
         }
     }
 
@@ -95,12 +109,16 @@ public final class Arena {
     /// Records read-only bytes a stage reads in place (frozen weights), so the
     /// report's frozen figure is measured too.
     func noteReadOnly(_ bytes: Int) {
+        readOnlyNow = bytes
         if bytes > peak.weightsFrozen { peak.weightsFrozen = bytes }
         if bytes > stagePeak.weightsFrozen { stagePeak.weightsFrozen = bytes }
     }
 
     /// Starts a new per-stage high-water reading from the current fill levels.
-    func resetStagePeak() { stagePeak = used }
+    public func resetStagePeak() {
+        stagePeak = used
+        stagePeak.weightsFrozen = readOnlyNow
+    }
 
     /// Bytes currently taken, per category.
     public var inUse: ByteCounts { used }

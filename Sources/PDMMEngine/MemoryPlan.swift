@@ -55,6 +55,8 @@ public struct MemoryPlan: Equatable {
     /// Planned bytes of each stage.
     public let stageBytes: [ByteCounts]
     public let stages: [TrainingStage]
+    /// Whether the run keeps IVC's provenance snapshot (the PDMM defect phase).
+    public let calibration: Bool
 
     /// Sum of the writable categories: the arena size this plan needs.
     public var peakWritable: Int { bytes.writable }
@@ -62,8 +64,14 @@ public struct MemoryPlan: Equatable {
     public var readOnly: Int { bytes.weightsFrozen }
 
     /// Plans a run; validates the shape, batch, k and optimizer first.
+    ///
+    /// `calibration`: the run also performs Information Value Calibration
+    /// steps (PDMM): + 4 x (trainable parameters) optimizer bytes for the
+    /// provenance snapshot W_provenance, and the fused-update scratch row even
+    /// when the optimizer itself uses a gradient buffer (IVC's combined update
+    /// is fused: no gradient buffer of its own).
     public init(shape: NetworkShape, batch: Int, mode: TrainingMode,
-                optimizer: OptimizerKind) throws(EngineError) {
+                optimizer: OptimizerKind, calibration: Bool = false) throws(EngineError) {
         if batch < 1 { throw .batchZero(value: batch) }
         try mode.validate(layers: shape.layerCount)
         try MemoryPlan.validate(optimizer: optimizer)
@@ -75,11 +83,16 @@ public struct MemoryPlan: Equatable {
         self.batch = batch
         self.mode = mode
         self.optimizer = optimizer
+        self.calibration = calibration
         let stages = mode.stages(layers: shape.layerCount)
         var per: [ByteCounts] = []
         var total = ByteCounts()
         for st in stages {
-            let b = MemoryPlan.stagePlan(shape, batch, st, optimizer)
+            var b = MemoryPlan.stagePlan(shape, batch, st, optimizer)
+            if calibration {
+                b.optimizer += b.weightsTrainable
+                b.scratch = MemoryPlan.stagePlan(shape, batch, st, .sgd).scratch
+            }
             per.append(b)
             total = total.maximum(b)
         }

@@ -82,14 +82,22 @@ public final class Trainer {
     let labels: UnsafeMutablePointer<Int32>
     var stage = TrainingStage(frozenCount: 0, lastTrained: 0, hasAuxHead: false, checkpointed: false)
     var stageMarks = (weights: 0, optimizer: 0)
-    var lastInnerMark = 0  // bp-checkpoint: where the last segment's inner activations start
+    var lastInnerMark = 0
+    /// Provenance snapshot per trained layer (calibration runs only).
+    var provenance: [Tensor]
+    /// Set during a calibration step: (gradient rate, pull rate), Q0.32.
+    var calibrating: (UInt32, UInt32)?
+    /// Set to accumulate predictive entropy in `pass`.
+    var measureEntropy = false
+    var entropySum: Int64 = 0  // bp-checkpoint: where the last segment's inner activations start
 
     public var stageCount: Int { plan.stages.count }
 
     /// Plans the run and takes the arena (`budget` bytes, allocated once).
     public convenience init(model: Model, batch: Int, mode: TrainingMode, optimizer: OptimizerKind,
-                            options: TrainingOptions, budget: Int) throws(EngineError) {
-        let plan = try MemoryPlan(shape: model.shape, batch: batch, mode: mode, optimizer: optimizer)
+                            options: TrainingOptions, budget: Int, calibration: Bool = false) throws(EngineError) {
+        let plan = try MemoryPlan(shape: model.shape, batch: batch, mode: mode, optimizer: optimizer,
+                                  calibration: calibration)
         let arena = try Arena(plan: plan, budget: budget)
         try self.init(model: model, plan: plan, arena: arena, options: options)
     }
@@ -117,6 +125,7 @@ public final class Trainer {
         let empty = Tensor(base: model.image, count: 0)
         params = [Tensor](repeating: empty, count: L + 2)
         velocity = [Tensor](repeating: empty, count: L + 2)
+        provenance = [Tensor](repeating: empty, count: L + 2)
         acts = [Tensor](repeating: empty, count: L + 2)
         input = arena.take(.input, batch * n[0])
         labels = arena.take(.input, batch).base
@@ -153,6 +162,13 @@ public final class Trainer {
                 let v = arena.take(.optimizer, words * params[l].count)
                 v.fill(0)
                 velocity[l] = v
+            }
+        }
+        if plan.calibration {
+            for l in trainedLayersWithHead() {
+                let w0 = arena.take(.optimizer, params[l].count)
+                w0.copy(from: params[l])
+                provenance[l] = w0
             }
         }
         arena.noteReadOnly(4 * (stage.frozenCount > 0 ? model.shape.parameterCount(layers: 1...stage.frozenCount) : 0))
@@ -211,13 +227,9 @@ public final class Trainer {
         precondition(currentStage >= 0, "trainEpoch: no stage begun")
         var stats = PassStats()
         var start = 0
-        let seed = options.seed
         while start < data.count {
-            let rows = min(batch, data.count - start)
-            let s0 = start
-            load(data, rows: rows) { r in Shuffle.index(s0 + r, data.count, seed: seed, epoch: epoch) }
-            stats.add(step(rows: rows))
-            start += rows
+            stats.add(trainBatch(data, epoch: epoch, start: start))
+            start += batch
         }
         return stats
     }
@@ -237,6 +249,41 @@ public final class Trainer {
             start += rows
         }
         return stats
+    }
+
+    /// Trains one batch: samples start..<start+batch of epoch `epoch`'s seeded order.
+    public func trainBatch(_ data: Dataset, epoch: Int, start: Int) -> PassStats {
+        let rows = min(batch, data.count - start)
+        let seed = options.seed
+        load(data, rows: rows) { r in Shuffle.index(start + r, data.count, seed: seed, epoch: epoch) }
+        return step(rows: rows)
+    }
+
+    /// Mean predictive entropy of the current stage's output over `data`,
+    /// divided by ln(classes): U in [0, 1] as Q16.16 (forward passes only).
+    public func normalizedEntropy(_ data: Dataset) throws(EngineError) -> Int32 {
+        measureEntropy = true
+        entropySum = 0
+        defer { measureEntropy = false }
+        _ = try evaluate(data)
+        if n[L] < 2 { return 0 }
+        let lnC = Int64(Kernels.log(Int32(n[L]) << 16))
+        let mean = Rounding.divNearest(entropySum, Int64(data.count))
+        return Int32(clamping: min(Rounding.divNearest(mean << 16, lnC), 1 << 16))
+    }
+
+    /// One Information Value Calibration step on samples start..<start+batch of
+    /// `data` (in order): a backprop pass of the current stage, then per layer
+    /// W <- W - SR(gradRate/rows * sum_b grad L_BP) - SR(pullRate (W - W_provenance)).
+    /// `gradRate` = alpha U_E beta, `pullRate` = alpha U_E gamma. Requires a
+    /// plan made with `calibration: true`.
+    public func calibrate(_ data: Dataset, start: Int, gradRate: Double, pullRate: Double) {
+        precondition(plan.calibration, "calibrate: the plan has no provenance snapshot")
+        let rows = min(batch, data.count - start)
+        load(data, rows: rows) { r in start + r }
+        calibrating = (Trainer.rateQ32(gradRate / Double(rows)), Trainer.rateQ32(pullRate))
+        defer { calibrating = nil }
+        _ = pass(rows: rows, train: true)
     }
 
     /// One training step on the `rows` samples already in the arena's input.
@@ -304,6 +351,7 @@ public final class Trainer {
         stats.correct = countCorrect(d0, rows: rows)
         Kernels.softmaxCrossEntropy(d0, loss: lossRow, labels: labels, rows: rows, classes: n[L], sat: &saturations)
         for r in 0..<rows { stats.lossSum += Int64(lossRow[r]) }
+        if measureEntropy { entropySum += entropy(d0, rows: rows) }
 
         // 5. Backward: the forward list reversed.
         if train {
@@ -405,6 +453,20 @@ public final class Trainer {
             Kernels.reluBackward(below, a, count: rows * nIn)
             macs.backward += UInt64(rows * nIn * nOut)
         }
+        if let (gradRate, pullRate) = calibrating {
+            // IVC: W <- W - SR(c_g * sum_b grad) - SR(c_p (W - W_prov)), both from the
+            // pre-update W (the pull runs first; the gradient does not depend on W).
+            Kernels.pull(p, toward: provenance[l], rate: pullRate, seed: options.seed ^ 0x1FC,
+                         counter: randomCounter, sat: &saturations)
+            let mark = arena.mark(.scratch)
+            let scratch = arena.takeScratch64(nIn)
+            Kernels.fusedUpdate(w, b, scratch: scratch, dy: delta, x: a, lr: gradRate, rows: rows, nIn: nIn,
+                                nOut: nOut, seed: options.seed, counter: randomCounter, sat: &saturations)
+            arena.release(.scratch, to: mark)
+            randomCounter &+= UInt64(p.count)
+            macs.update += UInt64(rows * nIn * nOut)
+            return
+        }
         switch plan.optimizer {
         case .sgd:
             let mark = arena.mark(.scratch)
@@ -440,6 +502,21 @@ public final class Trainer {
     /// (n_in, n_out) of layer l; l = L+1 is the auxiliary head n_T -> n_L.
     func dims(_ l: Int) -> (Int, Int) {
         l == L + 1 ? (n[stage.lastTrained], n[L]) : (n[l - 1], n[l])
+    }
+
+    /// Sum over rows of the predictive entropy -sum_j p_j ln p_j (Q16.16), from
+    /// the loss gradient p - onehot left in `grad` by the cross-entropy kernel.
+    func entropy(_ grad: Tensor, rows: Int) -> Int64 {
+        let c = n[L]
+        var total: Int64 = 0
+        for r in 0..<rows {
+            for j in 0..<c {
+                var p = grad[r * c + j]
+                if Int32(j) == labels[r] { p &+= 1 << 16 }
+                if p > 0 { total -= Int64(Kernels.mul(p, Kernels.log(p))) }
+            }
+        }
+        return total
     }
 
     func countCorrect(_ logits: Tensor, rows: Int) -> Int {

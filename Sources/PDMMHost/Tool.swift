@@ -23,6 +23,7 @@ public final class Tool {
       train    train a network (built-in digits data unless --data)
       fit      the largest batch and the deepest k that fit a budget, per mode
       bench    kernel and training-step benchmarks, float32 reference in the same process
+      compare  the PDMM pipeline beside bp and bp-checkpoint, same epochs
       reference  train the float32 reference and print its accuracy
     """
 
@@ -45,6 +46,7 @@ public final class Tool {
             case "fit": return try fit(rest)
             case "bench": return try bench(rest)
             case "reference": return try reference(rest)
+            case "compare": return try compare(rest)
             default: throw UsageError("unknown command '\(cmd)' (try pdmm --help)")
             }
         } catch let e as UsageError {
@@ -73,9 +75,13 @@ public final class Tool {
             return """
             pdmm train [--data FILE.csv] [--layers 64,128,128,128,10] [--mode bp|bp-checkpoint|local|blockwise]
                        [--k N] [--epochs N] [--batch N] [--budget SIZE] [--optimizer sgd|momentum]
-                       [--momentum MU] [--lr X] [--seed N]
+                       [--momentum MU] [--lr X] [--seed N] [--label-column N|NAME]
               Seeded 80/20 split; feature scaling from the training split. A progress line per
               epoch on stderr, the summary on stdout.
+              --optimizer riemannian [--riemann-alpha A] [--riemann-rho R] [--phi grad2|absw]
+              --mode pdmm: [--k N] [--ideal-fraction F] [--ideal-epochs N] [--ideal-bp]
+                 [--threshold NATS | --error-fraction F] [--ivc-period STEPS]
+                 [--alpha A] [--beta B] [--gamma G] [--lambda-max L]  (0 <= L < 1)
             """
         case "fit":
             return """
@@ -89,6 +95,20 @@ public final class Tool {
               kernels: GEMM GMAC/s at 64..512 next to a float32 GEMM in the same process.
               train: samples/s and MAC/s per mode on the built-in data, float32 reference beside.
             """
+        case "compare":
+            return """
+            pdmm compare [--data FILE.csv] [--layers ...] [--k N] [--epochs N] [--batch N] [--lr X] [--seed N]
+                         [PDMM options as in pdmm train --help]
+              Trains bp, bp-checkpoint and the PDMM pipeline for the same number of epochs and
+              prints accuracy, planned/measured peak bytes, MACs and wall time side by side.
+            """
+        case "compare":
+            return """
+            pdmm compare [--data FILE.csv] [--layers ...] [--k N] [--epochs N] [--batch N] [--lr X] [--seed N]
+                         [PDMM options as in pdmm train --help]
+              Trains bp, bp-checkpoint and the PDMM pipeline for the same number of epochs and
+              prints accuracy, planned/measured peak bytes, MACs and wall time side by side.
+            """
         case "reference":
             return """
             pdmm reference [--layers ...] [--epochs N] [--batch N] [--lr X] [--seed N]
@@ -100,7 +120,7 @@ public final class Tool {
 
     // MARK: shared option parsing
 
-    func runConfig(_ a: Arguments) throws -> RunConfig {
+    func runConfig(_ a: Arguments, skipMode: Bool = false) throws -> RunConfig {
         var c = RunConfig()
         c.widths = try a.intList("layers", default: c.widths)
         c.batch = try a.int("batch", default: c.batch)
@@ -108,7 +128,7 @@ public final class Tool {
         c.learningRate = try a.double("lr", default: c.learningRate)
         c.seed = UInt64(try a.int("seed", default: 1, min: 0))
         let k = try a.int("k", default: 1)
-        c.mode = try parseMode(a.string("mode") ?? "bp", k: k)
+        if !skipMode { c.mode = try parseMode(a.string("mode") ?? "bp", k: k) }
         c.optimizer = try parseOptimizer(a)
         c.budget = try a.size("budget")
         return c
@@ -118,7 +138,16 @@ public final class Tool {
         switch a.string("optimizer") ?? "sgd" {
         case "sgd": return .sgd
         case "momentum": return .momentum(mu: try a.double("momentum", default: 0.9))
-        case let o: throw UsageError("unknown optimizer '\(o)' (expected sgd, momentum)")
+        case "riemannian":
+            let phi: OptimizerKind.PhiKind
+            switch a.string("phi") ?? "grad2" {
+            case "grad2": phi = .gradSquared
+            case "absw": phi = .weightMagnitude
+            case let p: throw UsageError("--phi: unknown measure '\(p)' (expected grad2, absw)")
+            }
+            return .riemannian(alpha: try a.double("riemann-alpha", default: 1.0),
+                               rho: try a.double("riemann-rho", default: 0.9), phi: phi)
+        case let o: throw UsageError("unknown optimizer '\(o)' (expected sgd, momentum, riemannian)")
         }
     }
 
@@ -130,14 +159,25 @@ public final class Tool {
     // MARK: train
 
     func train(_ argv: [String]) throws -> Int32 {
-        let a = try Arguments(argv, valued: ["data", "layers", "mode", "k", "epochs", "batch", "budget",
-                                             "optimizer", "momentum", "lr", "seed", "label-column"])
-        var cfg = try runConfig(a)
+        let a = try Arguments(argv, valued: Tool.pdmmFlags.union(["data", "layers", "mode", "k", "epochs", "batch", "budget",
+                                             "optimizer", "momentum", "lr", "seed", "label-column",
+                                             "riemann-alpha", "riemann-rho", "phi"]), switches: ["ideal-bp"])
+        let isPDMM = a.string("mode") == "pdmm"
+        var cfg = try runConfig(a, skipMode: isPDMM)
         let data = try loadData(a)
         if a.string("layers") == nil {
             cfg.widths = [data.featureCount] + Array(cfg.widths.dropFirst().dropLast()) + [data.classes]
         }
         let (train, test, scaling) = prepareSplit(data, seed: cfg.seed)
+        if isPDMM {
+            let p = try pdmmConfig(a, cfg)
+            let r = try runPDMM(p, widths: cfg.widths, train: train, test: test)
+            if let budget = cfg.budget, r.peakPlanned > budget {
+                throw UsageError("the PDMM pipeline's peak (\(r.peakPlanned) B) exceeds the budget (\(budget) B)")
+            }
+            out(PDMMText.summary(r) + "\nweights hash \(Hex.format(r.hash))")
+            return 0
+        }
         let sat = train.saturatedValues + test.saturatedValues
         if sat > 0 { err("pdmm: warning: \(sat) feature values saturated to the Q16.16 range after scaling") }
         let totalEpochs = cfg.epochs * (try MemoryPlan(shape: NetworkShape(widths: cfg.widths), batch: cfg.batch,

@@ -1,0 +1,234 @@
+/// Forward-only inference in its own arena: every layer frozen (read in place
+/// from the model image), two ping-pong buffers, nothing stored.
+///
+/// Plan (bytes): input 4 B (n_0 + 1); activations.working 4 B (2 max(n_1..n_L)
+/// + D n_L + 1), where D = 1 when a second model's probabilities are combined
+/// (the dual-system decision keeps the stable head's probabilities) else 0, and
+/// the + 1 is the per-sample loss row; scratch 8 x `perSampleWords`/2 ... as
+/// given by the caller (the Error Group separation keeps each sample's
+/// deviation and prediction: 8 bytes per sample); weights.frozen = the models'
+/// parameter bytes (read-only).
+///
+/// ```swift
+/// let p = try Predictor(shape: model.shape, batch: 32, dual: false, perSampleCount: 0, budget: 1 << 20)
+/// let stats = try p.evaluate(model, test)
+/// ```
+public final class Predictor {
+    public let shape: NetworkShape
+    public let batch: Int
+    public let planned: ByteCounts
+    public let arena: Arena
+    public private(set) var macs: UInt64 = 0
+    public private(set) var saturations: UInt64 = 0
+    let input: Tensor
+    let labels: UnsafeMutablePointer<Int32>
+    let L: Int
+
+    /// `dual`: room for combining two models; `perSampleCount`: samples whose
+    /// (deviation, prediction) pairs `deviations` will keep in scratch.
+    public init(shape: NetworkShape, batch: Int, dual: Bool, perSampleCount: Int,
+                frozenBytes: Int? = nil, budget: Int) throws(EngineError) {
+        if batch < 1 { throw .batchZero(value: batch) }
+        let n = shape.widths
+        let L = shape.layerCount
+        var b = ByteCounts()
+        b.input = 4 * batch * (n[0] + 1)
+        b.activationsWorking = 4 * batch * (2 * shape.maxWidth(1..<(L + 1)) + (dual ? n[L] : 0) + 1)
+        b.scratch = 8 * perSampleCount
+        b.weightsFrozen = frozenBytes ?? 4 * shape.totalParameterCount
+        self.shape = shape
+        self.batch = batch
+        self.planned = b
+        self.L = L
+        let plan = try MemoryPlan(shape: shape, batch: batch, mode: .local(k: 1), optimizer: .sgd)
+        if b.writable > budget {
+            throw .budgetExceeded(plan: plan, budget: budget)
+        }
+        arena = Arena(plannedBytes: b, budget: budget)
+        input = arena.take(.input, batch * n[0])
+        labels = arena.take(.input, batch).base
+        arena.noteReadOnly(b.weightsFrozen)
+    }
+
+    /// Forward of `model` on the loaded rows; returns the logits view (a ping-pong buffer).
+    func forward(_ model: Model, rows: Int, pp0: Tensor, pp1: Tensor) -> Tensor {
+        let n = shape.widths
+        var x = input
+        for l in 1...L {
+            let out = l % 2 == 1 ? pp0 : pp1
+            let p = model.layer(l)
+            Kernels.denseForward(out, x, p.slice(0, n[l - 1] * n[l]), p.slice(n[l - 1] * n[l], n[l]),
+                                 rows: rows, nIn: n[l - 1], nOut: n[l], sat: &saturations)
+            if l < L { Kernels.relu(out, count: rows * n[l]) }
+            macs += UInt64(rows * n[l - 1] * n[l])
+            x = out
+        }
+        return x
+    }
+
+    func load(_ data: Dataset, start: Int, rows: Int) {
+        let w = shape.inputWidth
+        (input.base).update(from: data.features + start * w, count: rows * w)
+        labels.update(from: data.labels + start, count: rows)
+    }
+
+    func check(_ model: Model, _ data: Dataset) throws(EngineError) {
+        if model.shape != shape {
+            throw .invalidParameter(name: "model", reason: "shape \(model.shape.description) differs from \(shape.description)")
+        }
+        if data.featureCount != shape.inputWidth {
+            throw .featureMismatch(expected: shape.inputWidth, got: data.featureCount)
+        }
+        for i in 0..<data.count where Int(data.label(i)) >= shape.classCount {
+            throw .labelOutOfRange(sample: i, label: Int(data.label(i)), classes: shape.classCount)
+        }
+    }
+
+    /// Accuracy and loss of `model` over `data`.
+    public func evaluate(_ model: Model, _ data: Dataset) throws(EngineError) -> PassStats {
+        try check(model, data)
+        var stats = PassStats()
+        try forEachBatch(model, data) { logits, lossRow, start, rows in
+            stats.samples += rows
+            for r in 0..<rows {
+                stats.lossSum += Int64(lossRow[r])
+                if Int32(argmaxOfGradient(logits, r)) == labels[r] { stats.correct += 1 }
+            }
+        }
+        return stats
+    }
+
+    /// Runs `model` over `data` in batches; `body` gets the loss gradient
+    /// (p - onehot), the per-sample losses, the first sample and the row count.
+    func forEachBatch(_ model: Model, _ data: Dataset,
+                      _ body: (Tensor, Tensor, Int, Int) -> Void) throws(EngineError) {
+        let n = shape.widths
+        let mark = arena.mark(.activationsWorking)
+        let maxw = shape.maxWidth(1..<(L + 1))
+        let pp0 = arena.take(.activationsWorking, batch * maxw)
+        let pp1 = arena.take(.activationsWorking, batch * maxw)
+        let lossRow = arena.take(.activationsWorking, batch)
+        var start = 0
+        while start < data.count {
+            let rows = min(batch, data.count - start)
+            load(data, start: start, rows: rows)
+            let logits = forward(model, rows: rows, pp0: pp0, pp1: pp1)
+            Kernels.softmaxCrossEntropy(logits, loss: lossRow, labels: labels, rows: rows, classes: n[L],
+                                        sat: &saturations)
+            body(logits, lossRow, start, rows)
+            start += rows
+        }
+        arena.release(.activationsWorking, to: mark)
+    }
+
+    /// arg max_j of p = grad + onehot for row r (ties: lowest index).
+    func argmaxOfGradient(_ g: Tensor, _ r: Int) -> Int {
+        let c = shape.classCount
+        var best = 0
+        var bestP: Int32 = Int32.min
+        for j in 0..<c {
+            var p = g[r * c + j]
+            if Int32(j) == labels[r] { p &+= 1 << 16 }
+            if p > bestP { bestP = p; best = j }
+        }
+        return best
+    }
+
+    /// Each sample's deviation d_i (cross-entropy of the true class, Q16.16)
+    /// and predicted class, kept in the arena's scratch (8 bytes per sample).
+    /// The returned views stay valid until the next call.
+    public func deviations(_ model: Model, _ data: Dataset) throws(EngineError) -> (deviation: Tensor, predicted: Tensor) {
+        try check(model, data)
+        precondition(8 * data.count <= planned.scratch, "deviations: scratch planned for fewer samples")
+        arena.release(.scratch, to: 0)
+        let raw = arena.takeScratch64(data.count)
+        let dev = Tensor(base: UnsafeMutableRawPointer(raw).assumingMemoryBound(to: Int32.self), count: data.count)
+        let pred = Tensor(base: dev.base + data.count, count: data.count)
+        try forEachBatch(model, data) { g, lossRow, start, rows in
+            for r in 0..<rows {
+                dev[start + r] = lossRow[r]
+                pred[start + r] = Int32(argmaxOfGradient(g, r))
+            }
+        }
+        return (dev, pred)
+    }
+
+    /// The Dual-System Decision over `data`: A_final = (1 - lambda) p_stable +
+    /// lambda p_error, lambda = lambdaMax (1 - PII), PII = max_j p_stable[j].
+    /// Returns the correct counts of the stable head, the error-aware model
+    /// and A_final. lambdaMax must satisfy 0 <= lambdaMax < 1.
+    public func dualDecision(stable: Model, errorAware: Model, lambdaMax: Double,
+                             _ data: Dataset) throws(EngineError) -> (stable: Int, errorAware: Int, final: Int) {
+        let lm = try DualSystem.validate(lambdaMax: lambdaMax)
+        try check(stable, data)
+        try check(errorAware, data)
+        precondition(planned.activationsWorking >= 4 * batch * (2 * shape.maxWidth(1..<(L + 1)) + shape.classCount + 1),
+                     "dualDecision: predictor planned without dual")
+        let c = shape.classCount
+        let mark = arena.mark(.activationsWorking)
+        let maxw = shape.maxWidth(1..<(L + 1))
+        let pp0 = arena.take(.activationsWorking, batch * maxw)
+        let pp1 = arena.take(.activationsWorking, batch * maxw)
+        let keep = arena.take(.activationsWorking, batch * c)
+        _ = arena.take(.activationsWorking, batch)  // loss row (unused here, planned for symmetry)
+        var result = (stable: 0, errorAware: 0, final: 0)
+        var start = 0
+        while start < data.count {
+            let rows = min(batch, data.count - start)
+            load(data, start: start, rows: rows)
+            let zs = forward(stable, rows: rows, pp0: pp0, pp1: pp1)
+            Kernels.softmax(zs, rows: rows, cols: c, sat: &saturations)
+            keep.base.update(from: zs.base, count: rows * c)
+            let ze = forward(errorAware, rows: rows, pp0: pp0, pp1: pp1)
+            Kernels.softmax(ze, rows: rows, cols: c, sat: &saturations)
+            for r in 0..<rows {
+                let ps = keep.slice(r * c, c), pe = ze.slice(r * c, c)
+                let label = Int(labels[r])
+                if DualSystem.argmax(ps) == label { result.stable += 1 }
+                if DualSystem.argmax(pe) == label { result.errorAware += 1 }
+                if DualSystem.combinedArgmax(ps, pe, lambdaMax: lm) == label { result.final += 1 }
+            }
+            start += rows
+        }
+        arena.release(.activationsWorking, to: mark)
+        return result
+    }
+}
+
+/// The Dual-System Decision's arithmetic, in Q16.16.
+public enum DualSystem {
+    /// lambdaMax as Q16.16 after checking 0 <= lambdaMax < 1.
+    public static func validate(lambdaMax: Double) throws(EngineError) -> Int32 {
+        if !(lambdaMax >= 0 && lambdaMax < 1) {
+            throw .invalidParameter(name: "lambdaMax", reason: "must satisfy 0 <= lambdaMax < 1")
+        }
+        return Int32((lambdaMax * 65536).rounded(.down))
+    }
+
+    /// lambda = lambdaMax (1 - PII), Q16.16. With lambdaMax < 1 and PII >= 0,
+    /// lambda <= lambdaMax < 1 for every PII.
+    public static func lambda(lambdaMaxQ16 lm: Int32, pii: Int32) -> Int32 {
+        let p = min(max(pii, 0), 1 << 16)
+        return Kernels.mul(lm, (1 << 16) - p)
+    }
+
+    static func argmax(_ p: Tensor) -> Int {
+        var best = 0
+        for j in 1..<max(p.count, 1) where p[j] > p[best] { best = j }
+        return best
+    }
+
+    /// arg max of (1 - lambda) ps + lambda pe.
+    static func combinedArgmax(_ ps: Tensor, _ pe: Tensor, lambdaMax lm: Int32) -> Int {
+        var pii: Int32 = 0
+        for j in 0..<ps.count { pii = max(pii, ps[j]) }
+        let lam = Int64(lambda(lambdaMaxQ16: lm, pii: pii))
+        var best = 0
+        var bestV = Int64.min
+        for j in 0..<ps.count {
+            let v = ((1 << 16) - lam) * Int64(ps[j]) + lam * Int64(pe[j])  // exact Q32.32
+            if v > bestV { bestV = v; best = j }
+        }
+        return best
+    }
+}

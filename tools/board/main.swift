@@ -1,0 +1,424 @@
+// The board program: trains the built-in digits model (or a CSV) with the
+// unchanged PDMM engine, compiled as Embedded Swift, in a static arena.
+//
+// It runs exactly the sequence of the host tool's `pdmm train`
+// (Sources/PDMMHost/Experiment.swift: prepareSplit + runTraining, with the
+// per-epoch progress evaluation), so its weights hash and every byte count
+// equal the host's for the same arguments, on every architecture.
+//
+// No Foundation, no floating-point printing (Embedded Swift has none):
+// accuracies and the loss are printed with integer arithmetic.
+import CBoard
+import CDigits
+import PDMMEngine
+
+// MARK: - output
+
+func printErr(_ s: String) {
+    var line = s + "\n"
+    line.withUTF8 { pdmm_board_write_err($0.baseAddress, Int64($0.count)) }
+}
+
+func cString(_ p: UnsafePointer<UInt8>) -> String {
+    var n = 0
+    while p[n] != 0 { n += 1 }
+    return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+}
+
+/// x / d with `digits` decimals, rounded half up (x, d >= 0): "96.45".
+func decimal(_ x: UInt64, over d: UInt64, digits: Int) -> String {
+    var scale: UInt64 = 1
+    for _ in 0..<digits { scale *= 10 }
+    let d = max(d, 1)
+    let v = (2 * x * scale + d) / (2 * d)
+    var frac = "\(v % scale)"
+    while frac.count < digits { frac = "0" + frac }
+    return digits == 0 ? "\(v / scale)" : "\(v / scale).\(frac)"
+}
+
+/// 100 * correct / samples with 2 decimals: "96.45%".
+func percent(_ correct: Int, _ samples: Int) -> String {
+    decimal(100 * UInt64(correct), over: UInt64(max(samples, 1)), digits: 2) + "%"
+}
+
+/// The mean loss lossSum / 65536 / samples with 4 decimals (Q16.16 words summed).
+func meanLoss(_ s: PassStats) -> String {
+    let neg = s.lossSum < 0
+    let mag = UInt64(neg ? -s.lossSum : s.lossSum)
+    return (neg ? "-" : "") + decimal(mag, over: 65536 * UInt64(max(s.samples, 1)), digits: 4)
+}
+
+func padLeft(_ s: String, _ w: Int) -> String {
+    var s = s
+    while s.count < w { s = " " + s }
+    return s
+}
+
+func padRight(_ s: String, _ w: Int) -> String {
+    var s = s
+    while s.count < w { s += " " }
+    return s
+}
+
+// MARK: - arguments
+
+struct UsageError: Error {
+    let message: String
+    init(_ m: String) { message = m }
+}
+
+let usage = """
+    pdmm-board -- train the built-in digits model (or a CSV) with the PDMM engine in a static arena
+
+    USAGE: pdmm-board [--mode bp|bp-checkpoint|local|blockwise] [--k N] [--epochs N] [--batch N]
+                      [--budget SIZE] [--optimizer sgd|momentum] [--momentum MU] [--lr X] [--seed N]
+                      [--layers 64,128,128,128,10] [--data FILE.csv] [--label-column C]
+      The same options, defaults and results as `pdmm train` on the host. SIZE: 4096, 512B,
+      64KiB, 2MiB (default: exactly the plan); it must fit the static arena (see the output).
+      Prints the memory report (planned and measured bytes per category), the heap
+      allocations per phase (training steps must make none) and the weights hash.
+    """
+
+struct Options {
+    var values: [(String, String)] = []
+    static let valued = ["data", "layers", "mode", "k", "epochs", "batch", "budget", "optimizer", "momentum",
+                         "lr", "seed", "label-column"]
+
+    init(_ args: [String]) throws(UsageError) {
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            guard a.hasPrefix("--") else { throw UsageError("unexpected argument '\(a)'") }
+            var name = String(a.dropFirst(2))
+            var value: String?
+            if let eq = name.firstIndex(of: "=") {
+                value = String(name[name.index(after: eq)...])
+                name = String(name[..<eq])
+            }
+            guard Options.valued.contains(name) else { throw UsageError("unknown flag --\(name)") }
+            if value == nil {
+                i += 1
+                guard i < args.count else { throw UsageError("--\(name) needs a value") }
+                value = args[i]
+            }
+            values.removeAll { $0.0 == name }
+            values.append((name, value!))
+            i += 1
+        }
+    }
+
+    func string(_ k: String) -> String? {
+        for (n, v) in values where n == k { return v }
+        return nil
+    }
+
+    func int(_ k: String, default d: Int, min lo: Int = Int.min) throws(UsageError) -> Int {
+        guard let s = string(k) else { return d }
+        guard let v = Int(s) else { throw UsageError("--\(k): '\(s)' is not an integer") }
+        if v < lo { throw UsageError("--\(k): must be at least \(lo), got \(v)") }
+        return v
+    }
+
+    func double(_ k: String, default d: Double) throws(UsageError) -> Double {
+        guard let s = string(k) else { return d }
+        guard let v = parseDouble(s) else { throw UsageError("--\(k): '\(s)' is not a number") }
+        return v
+    }
+
+    func intList(_ k: String, default d: [Int]) throws(UsageError) -> [Int] {
+        guard let s = string(k) else { return d }
+        var out: [Int] = []
+        for part in s.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let v = Int(trimmed(String(part))) else {
+                throw UsageError("--\(k): '\(part)' in '\(s)' is not an integer")
+            }
+            out.append(v)
+        }
+        return out
+    }
+
+    /// A byte size as the host parses it: "1024", "512B", "64KiB", "1.5MiB", "64KB" (1000-based).
+    func size(_ k: String) throws(UsageError) -> Int? {
+        guard let s = string(k) else { return nil }
+        let units: [(String, Double)] = [("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824),
+                                         ("KB", 1000), ("MB", 1e6), ("GB", 1e9), ("K", 1024), ("M", 1_048_576),
+                                         ("B", 1)]
+        var number = trimmed(s)
+        var mult = 1.0
+        for (u, m) in units where number.hasSuffix(u) {
+            number = trimmed(String(number.dropLast(u.count)))
+            mult = m
+            break
+        }
+        guard let v = parseDouble(number), v >= 0, v * mult < 1e15 else {
+            throw UsageError("--\(k): '\(s)' is not a size (examples: 4096, 512B, 64KiB, 2MiB)")
+        }
+        return Int(pdmm_board_scaled_size(v, mult))
+    }
+}
+
+func trimmed(_ s: String) -> String {
+    var u = Array(s.utf8)
+    while let f = u.first, f == 0x20 || f == 0x09 { u.removeFirst() }
+    while let l = u.last, l == 0x20 || l == 0x09 { u.removeLast() }
+    return String(decoding: u, as: UTF8.self)
+}
+
+func parseDouble(_ s: String) -> Double? {
+    var s = s
+    var out = 0.0
+    let ok = s.withUTF8 { pdmm_board_parse_double($0.baseAddress, Int64($0.count), &out) }
+    return ok == 1 ? out : nil
+}
+
+func parseMode(_ s: String, k: Int) throws(UsageError) -> TrainingMode {
+    switch s {
+    case "bp": return .bp
+    case "bp-checkpoint", "checkpoint": return .bpCheckpoint
+    case "local": return .local(k: k)
+    case "blockwise": return .blockwise(k: k)
+    default: throw UsageError("unknown mode '\(s)' (expected bp, bp-checkpoint, local, blockwise)")
+    }
+}
+
+func parseOptimizer(_ o: Options) throws(UsageError) -> OptimizerKind {
+    switch o.string("optimizer") ?? "sgd" {
+    case "sgd": return .sgd
+    case "momentum": return .momentum(mu: try o.double("momentum", default: 0.9))
+    case let x: throw UsageError("unknown optimizer '\(x)' (expected sgd, momentum)")
+    }
+}
+
+// MARK: - data
+
+enum BoardError: Error {
+    case usage(String)
+    case engine(EngineError)
+    case data(String)
+    case check(String)
+
+    var message: String {
+        switch self {
+        case .usage(let m), .data(let m), .check(let m): return m
+        case .engine(let e): return e.message
+        }
+    }
+}
+
+func builtinDigits() throws(EngineError) -> Dataset {
+    try Dataset(bytes: pdmm_digits_features_ptr(), labels: pdmm_digits_labels_ptr(),
+                count: Int(PDMM_DIGITS_SAMPLES), featureCount: Int(PDMM_DIGITS_FEATURES),
+                classes: Int(PDMM_DIGITS_CLASSES))
+}
+
+func loadCSV(_ path: String, labelColumn: String?) throws(BoardError) -> Dataset {
+    var csv = pdmm_csv()
+    var err = [UInt8](repeating: 0, count: 512)
+    var p = Array(path.utf8) + [0]
+    var lc: [UInt8]? = labelColumn.map { Array($0.utf8) + [0] }
+    let rc = p.withUnsafeMutableBufferPointer { pb in
+        err.withUnsafeMutableBufferPointer { eb in
+            if lc != nil {
+                return lc!.withUnsafeMutableBufferPointer { lb in
+                    pdmm_board_load_csv(pb.baseAddress, lb.baseAddress, &csv, eb.baseAddress, Int64(eb.count))
+                }
+            }
+            return pdmm_board_load_csv(pb.baseAddress, nil, &csv, eb.baseAddress, Int64(eb.count))
+        }
+    }
+    if rc != 0 {
+        let msg = err.withUnsafeBufferPointer { cString($0.baseAddress!) }
+        throw .data(msg)
+    }
+    defer { pdmm_board_free_csv(&csv) }
+    let rows = Int(csv.rows), width = Int(csv.featureCount)
+    let f = Array(UnsafeBufferPointer(start: csv.features, count: rows * width))
+    let l = Array(UnsafeBufferPointer(start: csv.labels, count: rows))
+    do {
+        return try Dataset(featureCount: width, classes: Int(csv.classes), features: f, labels: l)
+    } catch {
+        throw .data("\(path): \(error.message)")
+    }
+}
+
+// MARK: - heap accounting
+
+struct Heap {
+    var allocations: UInt64 = 0
+    var bytes: UInt64 = 0
+    static func now() -> pdmm_alloc_counts { pdmm_board_alloc_counts() }
+    /// Adds what happened since `start`.
+    mutating func add(since start: pdmm_alloc_counts) {
+        let c = pdmm_board_alloc_counts()
+        allocations += c.allocations - start.allocations
+        bytes += c.bytes - start.bytes
+    }
+    var text: String { "\(allocations) (\(bytes) B)" }
+}
+
+// MARK: - the run
+
+func run(_ args: [String]) throws(BoardError) -> Int32 {
+    let setupStart = Heap.now()
+    let o: Options
+    do { o = try Options(args) } catch { throw .usage(error.message) }
+    let widthsArg: [Int]
+    var batch = 32, epochs = 30, k = 1
+    let seed: UInt64
+    let lr: Double
+    let mode: TrainingMode
+    let optimizer: OptimizerKind
+    let budgetArg: Int?
+    do {
+        widthsArg = try o.intList("layers", default: [64, 128, 128, 128, 10])
+        batch = try o.int("batch", default: batch)
+        epochs = try o.int("epochs", default: epochs, min: 0)
+        lr = try o.double("lr", default: 0.05)
+        seed = UInt64(try o.int("seed", default: 1, min: 0))
+        k = try o.int("k", default: k)
+        mode = try parseMode(o.string("mode") ?? "bp", k: k)
+        optimizer = try parseOptimizer(o)
+        budgetArg = try o.size("budget")
+    } catch { throw .usage(error.message) }
+
+    // Data: built-in digits (compiled in, read-only) or a CSV file.
+    let data: Dataset
+    let dataName: String
+    if let path = o.string("data") {
+        data = try loadCSV(path, labelColumn: o.string("label-column"))
+        dataName = path
+    } else {
+        do { data = try builtinDigits() } catch { throw .engine(error) }
+        dataName = "built-in digits"
+    }
+    var widths = widthsArg
+    if o.string("layers") == nil {
+        widths = [data.featureCount] + Array(widthsArg.dropFirst().dropLast()) + [data.classes]
+    }
+
+    // prepareSplit (Experiment.swift): seeded 80/20 split, scaling from the training split.
+    let (rawTrain, rawTest) = data.split(trainPercent: 80, seed: seed)
+    let scaling = rawTrain.scalingStatistics()
+    let train = rawTrain.scaled(by: scaling)
+    let test = rawTest.scaled(by: scaling)
+    let sat = train.saturatedValues + test.saturatedValues
+    if sat > 0 { printErr("pdmm-board: warning: \(sat) feature values saturated to the Q16.16 range after scaling") }
+
+    // runTraining (Experiment.swift), in the static arena.
+    let shape: NetworkShape
+    let plan: MemoryPlan
+    do {
+        shape = try NetworkShape(widths: widths)
+        plan = try MemoryPlan(shape: shape, batch: batch, mode: mode, optimizer: optimizer)
+    } catch { throw .engine(error) }
+    let model = Model(shape: shape, seed: seed)
+    model.scaling = scaling
+    let capacity = Int(pdmm_board_arena_bytes())
+    let budget = budgetArg ?? plan.peakWritable
+    if budget > capacity {
+        throw .usage("--budget \(budget) B is larger than the board's static arena of \(capacity) B "
+            + "(rebuild with ARENA_BYTES=... to change it)")
+    }
+    let memory = UnsafeMutableRawBufferPointer(start: pdmm_board_arena(), count: budget)
+    let t: Trainer
+    do {
+        t = try Trainer(model: model, batch: batch, mode: mode, optimizer: optimizer,
+                        options: TrainingOptions(learningRate: lr, seed: seed), memory: memory)
+    } catch { throw .engine(error) }
+
+    var setup = Heap()
+    setup.add(since: setupStart)
+    if setup.allocations == 0 {
+        throw .check("the heap counters saw no allocation during setup: was the binary linked with --wrap=malloc?")
+    }
+    var stageHeap = Heap(), trainHeap = Heap(), evalHeap = Heap()
+
+    let start = pdmm_board_micros()
+    var lastTrain = PassStats(), trainEval = PassStats(), testEval = PassStats()
+    do {
+        for s in 0..<t.stageCount {
+            var c = Heap.now()
+            t.beginStage(s)
+            stageHeap.add(since: c)
+            for e in 0..<epochs {
+                c = Heap.now()
+                lastTrain = try t.trainEpoch(train, epoch: e)
+                trainHeap.add(since: c)
+                // The host's progress callback evaluates the test split every epoch.
+                c = Heap.now()
+                let te = try t.evaluate(test)
+                evalHeap.add(since: c)
+                printErr("stage \(s) epoch \(padLeft("\(e + 1)", 3))  loss \(meanLoss(lastTrain))  "
+                    + "train \(percent(lastTrain.correct, lastTrain.samples))  test \(percent(te.correct, te.samples))")
+            }
+            if s == t.stageCount - 1 {
+                c = Heap.now()
+                trainEval = try t.evaluate(train)
+                testEval = try t.evaluate(test)
+                evalHeap.add(since: c)
+            }
+        }
+    } catch { throw .engine(error) }
+    let c = Heap.now()
+    t.endStage()
+    stageHeap.add(since: c)
+    let micros = pdmm_board_micros() - start
+
+    // Report.
+    let target = cString(UnsafeRawPointer(pdmm_board_target()).assumingMemoryBound(to: UInt8.self))
+    print("pdmm-board \(target)")
+    print("mode \(mode.name), layers \(shape.description), batch \(batch), epochs \(epochs), "
+        + "optimizer \(optimizer.name), lr \(o.string("lr") ?? "0.05"), seed \(seed)")
+    print("data: \(dataName), \(data.count) samples, \(data.featureCount) features, \(data.classes) classes; "
+        + "split: seeded 80/20 (\(train.count) train / \(test.count) test)")
+    print("train accuracy \(percent(trainEval.correct, trainEval.samples))  "
+        + "test accuracy \(percent(testEval.correct, testEval.samples))  final loss \(meanLoss(lastTrain))")
+    print("arena: static buffer \(capacity) B, budget \(budget) B")
+    print("memory (bytes)        planned   measured")
+    let measured = t.arena.peak
+    for cat in MemoryCategory.allCases {
+        print("  \(padRight(cat.name, 20))\(padLeft("\(plan.bytes[cat])", 9))\(padLeft("\(measured[cat])", 11))"
+            + (cat.isWritable ? "" : "   (read-only, not in the arena)"))
+    }
+    print("  \(padRight("peak writable", 20))\(padLeft("\(plan.peakWritable)", 9))\(padLeft("\(measured.writable)", 11))")
+    print("peak writable: planned \(plan.peakWritable) B, measured \(measured.writable) B; "
+        + "read-only \(measured.weightsFrozen) B; peak live \(t.arena.peakLive) B")
+    print("heap allocations: setup \(setup.text), stage begin/end \(stageHeap.text), "
+        + "training steps \(trainHeap.text), evaluation \(evalHeap.text)")
+    print("MACs: forward \(t.macs.forward) backward \(t.macs.backward) recompute \(t.macs.recompute) "
+        + "update \(t.macs.update)")
+    print("saturations \(t.saturations)  steps \(t.stepCount)  time \(micros / 1000) ms")
+    print("weights hash \(Hex.format(model.weightsHash))")
+    pdmm_board_flush()
+
+    if trainHeap.allocations != 0 {
+        throw .check("FAIL: \(trainHeap.allocations) heap allocations during training steps (must be 0)")
+    }
+    if measured != plan.bytes {
+        throw .check("FAIL: measured bytes differ from the plan")
+    }
+    return 0
+}
+
+@_cdecl("pdmm_board_main")
+public func boardMain(_ argc: Int32, _ argv: UnsafePointer<UnsafePointer<UInt8>?>) -> Int32 {
+    var args: [String] = []
+    if argc > 1 {
+        for i in 1..<Int(argc) {
+            if let p = argv[i] { args.append(cString(p)) }
+        }
+    }
+    if args.contains("--help") || args.contains("-h") {
+        print(usage)
+        return 0
+    }
+    do {
+        return try run(args)
+    } catch {
+        printErr("pdmm-board: \(error.message)")
+        switch error {
+        case .usage, .engine, .data: return 2
+        case .check: return 3
+        }
+    }
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Cross-builds the board program (tools/board) for ARM Linux boards, or for the host.
+#
+#   tools/cross/build.sh aarch64|armv7|host [more targets...]
+#
+# What it does, per target:
+#   1. compiles Sources/CFixed/*.c (the kernels), Sources/CDigits (the built-in
+#      data set) and tools/board/board.c with the target's gcc;
+#   2. compiles Sources/PDMMEngine/*.swift -- the one engine source, unchanged --
+#      as an Embedded Swift module, then tools/board/main.swift against it
+#      (Embedded Swift needs no Swift runtime SDK for the board: its stdlib
+#      ships with the toolchain for aarch64-none-none-elf / armv7-none-none-eabi);
+#   3. links both against glibc with the target's gcc, wrapping malloc & co.
+#      (-Wl,--wrap=...) with the counters of board.c, twice:
+#        $OUT/pdmm-board-<arch>          dynamically linked (needs the board's glibc)
+#        $OUT/pdmm-board-<arch>-static   statically linked (runs with nothing beside it)
+#
+# Variables (environment):
+#   CPU          aarch64: cortex-a53 (default), cortex-a72, or any gcc -mcpu value;
+#                armv7:   cortex-a7 (default; NEON vfpv4), or any ARMv7-A -mcpu value;
+#                host:    x86-64 (default; the kernels pick AVX-512/AVX2 at load time);
+#                any:     portable = baseline ISA, auto-vectorisation off (the scalar
+#                         reference build; bit-identical to the vectorised ones).
+#   OUT          output directory (default: out/cross in the repository)
+#   SUFFIX       appended to the binary names (default: empty; check.sh uses -portable)
+#   ARENA_BYTES  size of the static arena buffer (default 1048576)
+#   SWIFT_OPT    Swift optimisation flag (default -O; -Osize for smaller binaries)
+#   LD           linker: gold (aarch64 default: GNU ld.bfd 2.40 rejects Swift's weak
+#                protected data with "copy relocation against non-copyable protected
+#                symbol"), bfd (armv7/host default), or lld (the Swift toolchain's)
+#   SWIFTC       swiftc to use (default: swiftc on PATH, else /opt/swift/usr/bin/swiftc)
+#   STRIP        1 (default) strips the outputs; 0 keeps the symbols
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+OUT="${OUT:-$ROOT/out/cross}"
+ARENA_BYTES="${ARENA_BYTES:-1048576}"
+SWIFT_OPT="${SWIFT_OPT:--O}"
+SUFFIX="${SUFFIX:-}"
+STRIP="${STRIP:-1}"
+if [ -z "${SWIFTC:-}" ]; then
+  if command -v swiftc >/dev/null 2>&1; then SWIFTC=swiftc; else SWIFTC=/opt/swift/usr/bin/swiftc; fi
+fi
+SWIFT_LIB="$(cd "$(dirname "$(command -v "$SWIFTC")")/../lib/swift" && pwd)"
+
+usage() { echo "usage: $0 aarch64|armv7|host [...]   (env: CPU, OUT, SUFFIX, ARENA_BYTES, SWIFT_OPT, LD, STRIP)" >&2; exit 2; }
+[ $# -ge 1 ] || usage
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "$0: '$1' not found: $2" >&2; exit 1; }; }
+
+build_one() {
+  local arch="$1"
+  local cc swift_target cpu ld_default
+  local -a cflags swiftflags
+  case "$arch" in
+    aarch64)
+      cc=aarch64-linux-gnu-gcc; swift_target=aarch64-none-none-elf; ld_default=gold
+      cpu="${CPU:-cortex-a53}"
+      need "$cc" "apt-get install -y gcc-aarch64-linux-gnu"
+      if [ "$cpu" = portable ]; then
+        cflags=(-march=armv8-a); swiftflags=()
+      else
+        cflags=(-mcpu="$cpu"); swiftflags=(-Xcc -mcpu="$cpu")
+      fi
+      ;;
+    armv7)
+      cc=arm-linux-gnueabihf-gcc; swift_target=armv7-none-none-eabi; ld_default=bfd
+      cpu="${CPU:-cortex-a7}"
+      need "$cc" "apt-get install -y gcc-arm-linux-gnueabihf"
+      # Debian armhf: hard-float ABI, Thumb-2 C code; Swift emits ARM code, which interworks.
+      if [ "$cpu" = portable ]; then
+        cflags=(-march=armv7-a -mfpu=vfpv3-d16 -mfloat-abi=hard)
+        swiftflags=(-Xcc -mfloat-abi=hard -Xcc -mfpu=vfpv3-d16)
+      else
+        cflags=(-mcpu="$cpu" -mfpu=neon-vfpv4 -mfloat-abi=hard)
+        swiftflags=(-Xcc -mcpu="$cpu" -Xcc -mfpu=neon-vfpv4 -Xcc -mfloat-abi=hard)
+      fi
+      # The none-eabi target's enum/wchar defaults must match the Linux gnueabihf ABI.
+      swiftflags+=(-Xcc -fno-short-enums -Xcc -fno-short-wchar)
+      ;;
+    host|x86_64)
+      arch=x86_64
+      cc=gcc; swift_target=x86_64-unknown-linux-gnu; ld_default=bfd
+      cpu="${CPU:-x86-64}"
+      need "$cc" "apt-get install -y gcc"
+      if [ "$cpu" = portable ]; then
+        cflags=(-DQ16_NO_MULTIVERSION -DQ16_GEMM_GENERIC); swiftflags=()
+      else
+        cflags=(); swiftflags=()
+      fi
+      ;;
+    *) usage ;;
+  esac
+  if [ "$cpu" = portable ]; then
+    cflags+=(-fno-tree-vectorize -fno-tree-slp-vectorize -DPDMM_BOARD_NO_VECTORIZE)
+  fi
+  local ld="${LD:-$ld_default}"
+  local -a ldflags=(-no-pie)
+  case "$ld" in
+    bfd) ;;
+    gold) ldflags+=(-fuse-ld=gold) ;;
+    lld) ldflags+=(-fuse-ld=lld -B"$(dirname "$(command -v "$SWIFTC")")") ;;
+    *) echo "$0: LD must be bfd, gold or lld" >&2; exit 2 ;;
+  esac
+  [ "$STRIP" = 1 ] && ldflags+=(-s)
+
+  local name="pdmm-board-$arch$SUFFIX"
+  local obj="$OUT/obj/$name"
+  rm -rf "$obj"
+  mkdir -p "$obj/cfixed" "$OUT"
+  local t0=$SECONDS
+  echo "== $name: $swift_target + $cc, CPU=$cpu, LD=$ld, Swift $SWIFT_OPT"
+
+  # 1. C: kernels (the package's flags: -std=c99 -O3 -fno-math-errno), data, board shim.
+  #    In the background, while Swift compiles.
+  local -a ccommon=(-O3 -fno-math-errno -ffunction-sections -fdata-sections "${cflags[@]}")
+  (
+    pids=()
+    for f in "$ROOT"/Sources/CFixed/*.c; do
+      "$cc" -std=c99 "${ccommon[@]}" -I "$ROOT/Sources/CFixed/include" -c "$f" \
+        -o "$obj/cfixed/$(basename "$f" .c).o" & pids+=($!)
+    done
+    "$cc" -std=c99 -O2 -ffunction-sections -fdata-sections -I "$ROOT/Sources/CDigits/include" \
+      -c "$ROOT/Sources/CDigits/digits_data.c" -o "$obj/digits.o" & pids+=($!)
+    "$cc" -std=gnu11 "${ccommon[@]}" -Wall -Wextra -I "$ROOT/tools/board/include" \
+      -DPDMM_BOARD_ARENA_BYTES="$ARENA_BYTES" -DPDMM_BOARD_CPU="\"$cpu\"" \
+      -c "$ROOT/tools/board/board.c" -o "$obj/board_c.o" & pids+=($!)
+    fail=0
+    for j in "${pids[@]}"; do wait "$j" || fail=1; done
+    exit $fail
+  ) &
+  local cjob=$!
+
+  # 2. Swift: the engine module (unchanged sources), then the board program.
+  local -a sw=("$SWIFTC" -target "$swift_target" -enable-experimental-feature Embedded -wmo
+               -parse-as-library "$SWIFT_OPT" -module-cache-path "$obj/module-cache"
+               -Xfrontend -function-sections "${swiftflags[@]}")
+  "${sw[@]}" -module-name PDMMEngine -I "$ROOT/Sources/CFixed/include" \
+    -emit-module -emit-module-path "$obj/PDMMEngine.swiftmodule" \
+    -c "$ROOT"/Sources/PDMMEngine/*.swift -o "$obj/PDMMEngine.o"
+  "${sw[@]}" -module-name PDMMBoard -I "$obj" -I "$ROOT/Sources/CFixed/include" \
+    -I "$ROOT/Sources/CDigits/include" -I "$ROOT/tools/board/include" \
+    -c "$ROOT/tools/board/main.swift" -o "$obj/board_swift.o"
+  wait "$cjob"
+
+  # 3. Link: dynamic and static, heap calls wrapped by board.c's counters.
+  local unicode="$SWIFT_LIB/embedded/$swift_target/libswiftUnicodeDataTables.a"
+  local -a objs=("$obj/board_swift.o" "$obj/PDMMEngine.o" "$obj/board_c.o" "$obj/digits.o" "$obj"/cfixed/*.o)
+  [ -f "$unicode" ] && objs+=("$unicode")
+  local wrap="-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=posix_memalign,--wrap=aligned_alloc,--wrap=memalign"
+  "$cc" "${ldflags[@]}" -Wl,--gc-sections -o "$OUT/$name" "${objs[@]}" "$wrap" -lm
+  "$cc" "${ldflags[@]}" -static -Wl,--gc-sections -o "$OUT/$name-static" "${objs[@]}" "$wrap" -lm
+  local secs=$((SECONDS - t0))
+  echo "   $OUT/$name ($(stat -c %s "$OUT/$name") B), $OUT/$name-static ($(stat -c %s "$OUT/$name-static") B), ${secs} s"
+  echo "$name $secs" >> "$OUT/build-times.txt"
+}
+
+for t in "$@"; do build_one "$t"; done
