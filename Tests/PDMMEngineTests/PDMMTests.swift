@@ -1,0 +1,192 @@
+import CMallocCounter
+import PDMMHost
+import XCTest
+@testable import PDMMEngine
+
+final class PDMMTests: XCTestCase {
+    func smallPipeline(_ cfg: PDMMConfig = PDMMConfig()) throws -> PDMMPipeline {
+        var c = cfg
+        c.batch = 8
+        c.idealEpochs = 3
+        c.defectEpochs = 3
+        c.ivcPeriod = 2
+        let shape = try NetworkShape(widths: [12, 16, 16, 4])
+        let data = syntheticData(features: 12, classes: 4, count: 200, seed: 3)
+        return try PDMMPipeline(shape: shape, config: c, train: data)
+    }
+
+    func testIdealSetIsStratifiedAndSeeded() throws {
+        let p = try smallPipeline()
+        var perClass = [Int](repeating: 0, count: 4), idealPerClass = [Int](repeating: 0, count: 4)
+        for i in 0..<p.train.count { perClass[Int(p.train.label(i))] += 1 }
+        for i in 0..<p.ideal.count { idealPerClass[Int(p.ideal.label(i))] += 1 }
+        for c in 0..<4 {
+            XCTAssertEqual(idealPerClass[c], Int((Double(perClass[c]) * 0.2).rounded(.up)), "class \(c)")
+        }
+        XCTAssertEqual(p.ideal.count + p.rest.count, p.train.count)
+        let q = try smallPipeline()
+        XCTAssertEqual((0..<p.ideal.count).map { p.ideal.feature($0, 0) }, (0..<q.ideal.count).map { q.ideal.feature($0, 0) })
+    }
+
+    func testErrorGroupIsExactlyTheSamplesAboveTheThreshold() throws {
+        var cfg = PDMMConfig()
+        cfg.threshold = .value(1.2)
+        let p = try smallPipeline(cfg)
+        try p.learnIdeal()
+        try p.separate()
+        // Recompute every deviation independently with the trainer's own loss.
+        let pr = try Predictor(shape: p.shape, batch: 1, dual: false, perSampleCount: p.rest.count, budget: 1 << 20)
+        let (dev, pred) = try pr.deviations(p.stable, p.rest)
+        var expected: [Int] = []
+        for i in 0..<p.rest.count where dev[i] > Trainer.q16(1.2) { expected.append(i) }
+        XCTAssertEqual(p.errorGroup.count, expected.count)
+        XCTAssertGreaterThan(expected.count, 0)
+        for (j, i) in expected.enumerated() {
+            XCTAssertEqual(p.errorGroup.label(j), p.rest.label(i))
+            XCTAssertEqual(p.errorPairs[j].0, Int(p.rest.label(i)))
+            XCTAssertEqual(p.errorPairs[j].1, Int(pred[i]))
+            // d_i is the cross-entropy of the true class: -ln p_y > 1.2 nats means p_y < e^-1.2
+            XCTAssertGreaterThan(Double(dev[i]) / 65536, 1.2)
+        }
+    }
+
+    func testErrorFractionPicksThatShareOfD() throws {
+        var cfg = PDMMConfig()
+        cfg.threshold = .fraction(0.1)
+        let p = try smallPipeline(cfg)
+        try p.learnIdeal()
+        try p.separate()
+        XCTAssertGreaterThanOrEqual(p.errorGroup.count, 20)  // 10 % of |D| = 200, ties may add members
+        XCTAssertLessThanOrEqual(p.errorGroup.count, 24)
+    }
+
+    func testLambdaNeverReachesOneForAnyPII() throws {
+        for lmDouble in [0.0, 0.25, 0.5, 0.99, 0.999_99, 1 - 1.0 / 65536] {
+            let lm = try DualSystem.validate(lambdaMax: lmDouble)
+            for pii in Int32(-5)...Int32(65536 + 5) {
+                let lam = DualSystem.lambda(lambdaMaxQ16: lm, pii: pii)
+                XCTAssertLessThan(lam, 1 << 16)
+                XCTAssertGreaterThanOrEqual(lam, 0)
+                XCTAssertLessThanOrEqual(lam, lm)
+            }
+        }
+        for bad in [1.0, 1.5, -0.1, Double.nan] {
+            XCTAssertThrowsError(try DualSystem.validate(lambdaMax: bad)) { e in
+                XCTAssertEqual((e as? EngineError)?.message, "lambdaMax: must satisfy 0 <= lambdaMax < 1")
+            }
+        }
+    }
+
+    func testIVCWithZeroUncertaintyChangesNothing() throws {
+        let shape = try NetworkShape(widths: [12, 16, 16, 4])
+        let model = Model(shape: shape, seed: 4)
+        let data = syntheticData(features: 12, classes: 4, count: 40, seed: 4)
+        let t = try Trainer(model: model, batch: 8, mode: .local(k: 2), optimizer: .sgd,
+                            options: TrainingOptions(), budget: 1 << 20, calibration: true)
+        t.beginStage(0)
+        _ = try t.trainEpoch(data, epoch: 0)
+        t.syncModel()
+        let before = model.weightsHash
+        let uE = 0.0
+        t.calibrate(data, start: 0, gradRate: 0.5 * uE * 1.0, pullRate: 0.5 * uE * 0.1)
+        t.syncModel()
+        XCTAssertEqual(model.weightsHash, before)
+        // ... while a non-zero U_E does change the weights.
+        t.calibrate(data, start: 0, gradRate: 0.5, pullRate: 0.05)
+        t.syncModel()
+        XCTAssertNotEqual(model.weightsHash, before)
+    }
+
+    func testIVCPullAloneMovesTowardProvenance() throws {
+        let shape = try NetworkShape(widths: [4, 3])
+        let model = Model(shape: shape, seed: 1)
+        let data = syntheticData(features: 4, classes: 3, count: 8, seed: 1)
+        let t = try Trainer(model: model, batch: 8, mode: .bp, optimizer: .sgd,
+                            options: TrainingOptions(learningRate: 0.5, seed: 1), budget: 1 << 20, calibration: true)
+        t.beginStage(0)
+        let w0 = (0..<model.parameterCount).map { t.params[1][$0] }
+        for e in 0..<5 { _ = try t.trainEpoch(data, epoch: e) }
+        func distance() -> Int64 { (0..<w0.count).reduce(0) { $0 + abs(Int64(t.params[1][$1]) - Int64(w0[$1])) } }
+        let d1 = distance()
+        t.calibrate(data, start: 0, gradRate: 0, pullRate: 0.5)  // pull only: halves the distance
+        let d2 = distance()
+        XCTAssertGreaterThan(d1, 0)
+        XCTAssertEqual(Double(d2), Double(d1) / 2, accuracy: Double(w0.count))
+    }
+
+    func testPipelineMeasuredEqualsPlannedPerPhaseAndIsDeterministic() throws {
+        func run() throws -> (PDMMPipeline, (stable: Int, errorAware: Int, final: Int)) {
+            let p = try smallPipeline()
+            try p.learnIdeal()
+            try p.separate()
+            try p.learnDefects()
+            let r = try p.decide(p.rest)
+            return (p, r)
+        }
+        let (p, r) = try run()
+        XCTAssertEqual(p.phases.map(\.name), ["ideal learning (blockwise(2))", "error group separation",
+                                             "local defect learning (local(2))", "information value calibration",
+                                             "dual-system decision"])
+        for ph in p.phases { XCTAssertEqual(ph.measured, ph.planned, ph.name) }
+        XCTAssertGreaterThan(p.ivcCount, 0)
+        let (q, r2) = try run()
+        XCTAssertEqual(p.errorAware.weightsHash, q.errorAware.weightsHash)
+        XCTAssertEqual(p.stable.weightsHash, q.stable.weightsHash)
+        XCTAssertEqual(r.final, r2.final)
+        XCTAssertEqual(p.peakWritable.planned, p.phases.map { $0.planned.writable }.max())
+    }
+
+    func testDefectAndIVCStepsAllocateNothing() throws {
+        try XCTSkipUnless(malloc_counter_active() == 1, "malloc interposer inactive (sanitizer build)")
+        let shape = try NetworkShape(widths: [12, 16, 16, 4])
+        let model = Model(shape: shape, seed: 4)
+        let data = syntheticData(features: 12, classes: 4, count: 80, seed: 4)
+        let t = try Trainer(model: model, batch: 8, mode: .local(k: 2), optimizer: .riemannian(alpha: 1, rho: 0.9, phi: .gradSquared),
+                            options: TrainingOptions(), budget: 1 << 20, calibration: true)
+        t.beginStage(0)
+        _ = t.trainBatch(data, epoch: 0, start: 0)
+        t.calibrate(data, start: 0, gradRate: 0.1, pullRate: 0.1)
+        _ = try t.normalizedEntropy(data)
+        let before = malloc_counter_calls()
+        for i in 0..<100 {
+            _ = t.trainBatch(data, epoch: 1, start: (i * 8) % 80)
+            if i % 10 == 0 {
+                _ = try t.normalizedEntropy(data)
+                t.calibrate(data, start: 8, gradRate: 0.1, pullRate: 0.1)
+            }
+        }
+        XCTAssertEqual(malloc_counter_calls() - before, 0)
+    }
+
+    func testConfigErrors() throws {
+        let shape = try NetworkShape(widths: [12, 16, 4])
+        let data = syntheticData(features: 12, classes: 4, count: 50, seed: 3)
+        var c = PDMMConfig()
+        c.k = 3
+        XCTAssertThrowsError(try PDMMPipeline(shape: shape, config: c, train: data)) { e in
+            XCTAssertEqual((e as? EngineError)?.message, "k must be between 1 and L = 2, got 3")
+        }
+        c = PDMMConfig()
+        c.lambdaMax = 1
+        XCTAssertThrowsError(try PDMMPipeline(shape: shape, config: c, train: data)) { e in
+            XCTAssertEqual((e as? EngineError)?.message, "lambdaMax: must satisfy 0 <= lambdaMax < 1")
+        }
+        c = PDMMConfig()
+        c.idealFraction = 0
+        XCTAssertThrowsError(try PDMMPipeline(shape: shape, config: c, train: data)) { e in
+            XCTAssertEqual((e as? EngineError)?.message, "idealFraction: must satisfy 0 < idealFraction < 1")
+        }
+    }
+
+    func testEntropyIsNormalised() throws {
+        // A model whose output layer is all zero predicts uniformly: U = 1 exactly (to rounding).
+        let shape = try NetworkShape(widths: [3, 4])
+        let model = Model(shape: shape, seed: 1)
+        for i in 0..<model.parameterCount { model[i] = 0 }
+        let data = syntheticData(features: 3, classes: 4, count: 10, seed: 1)
+        let t = try Trainer(model: model, batch: 4, mode: .bp, optimizer: .sgd, options: TrainingOptions(), budget: 1 << 20)
+        t.beginStage(0)
+        let u = try t.normalizedEntropy(data)
+        XCTAssertEqual(Double(u) / 65536, 1.0, accuracy: 3.0 / 65536)
+    }
+}
