@@ -132,18 +132,19 @@ Q16_INLINE int64_t q16i_hi(uint64_t w) { return (int64_t)(int32_t)(uint32_t)(w >
  *
  * Tile shapes (rows x columns; mr and nr are compile-time constants at every
  * call site, so after inlining the accumulators live in registers):
- *   wide   (x86 with AVX-512, 32 vector registers): 4 x 32 = 16 zmm accumulators
- *   narrow (other x86: AVX2 / SSE, 16 registers):   4 x 8
- *   plain  (everything else, e.g. NEON):            4 x 8
+ *   wide   (x86 with AVX-512, 32 vector registers): 4 x 32 (16 zmm accumulators)
+ *   narrow (other x86: AVX2 / SSE, 16 registers):   2 x 16 (8 ymm accumulators)
+ *   plain  (everything else, e.g. NEON smlal):      4 x 8  (16 q-register accumulators)
  */
 #define AX_MAX_MR 4
 #define AX_MAX_NR 32
 #define AX_WIDE_MR 4
 #define AX_WIDE_NR 32
-#ifndef AX_NARROW_MR
+#if Q16_PAIRS
+#define AX_NARROW_MR 2
+#define AX_NARROW_NR 16
+#else
 #define AX_NARROW_MR 4
-#endif
-#ifndef AX_NARROW_NR
 #define AX_NARROW_NR 8
 #endif
 

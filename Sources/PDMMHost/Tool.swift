@@ -23,6 +23,7 @@ public final class Tool {
       train    train a network (built-in digits data unless --data)
       fit      the largest batch and the deepest k that fit a budget, per mode
       bench    kernel and training-step benchmarks, float32 reference in the same process
+      claims   checks each claim of the PDMM document on the built-in data
       compare  the PDMM pipeline beside bp and bp-checkpoint, same epochs
       reference  train the float32 reference and print its accuracy
     """
@@ -47,6 +48,7 @@ public final class Tool {
             case "bench": return try bench(rest)
             case "reference": return try reference(rest)
             case "compare": return try compare(rest)
+            case "claims": return try claims(rest)
             default: throw UsageError("unknown command '\(cmd)' (try pdmm --help)")
             }
         } catch let e as UsageError {
@@ -94,6 +96,13 @@ public final class Tool {
             pdmm bench [kernels|train] [--seconds S]
               kernels: GEMM GMAC/s at 64..512 next to a float32 GEMM in the same process.
               train: samples/s and MAC/s per mode on the built-in data, float32 reference beside.
+            """
+        case "claims":
+            return """
+            pdmm claims [--epochs 30] [--k 2] [--seed 1] [--target 0.95]
+              Runs bp, local(k) and the PDMM pipeline on the built-in data and prints each claim of
+              the PDMM document (L/k activation memory, 25x memory, 48x compute, 10x epochs),
+              the measured value, a verdict and the command that reproduces the row.
             """
         case "compare":
             return """

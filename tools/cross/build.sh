@@ -146,6 +146,14 @@ build_one() {
   # 3. Link: dynamic and static, heap calls wrapped by board.c's counters.
   local unicode="$SWIFT_LIB/embedded/$swift_target/libswiftUnicodeDataTables.a"
   local -a objs=("$obj/board_swift.o" "$obj/PDMMEngine.o" "$obj/board_c.o" "$obj/digits.o" "$obj"/cfixed/*.o)
+  if [ "$arch" = armv7 ] && [ -f "$unicode" ]; then
+    # The toolchain's armv7-none-none-eabi Unicode tables are tagged soft-float
+    # (base AAPCS); GNU ld refuses to mix them with hard-float objects. They are
+    # data plus lookup functions over integers only (no float in any signature),
+    # so the two ABIs agree: drop the attribute section of a copy.
+    arm-linux-gnueabihf-objcopy --remove-section=.ARM.attributes "$unicode" "$obj/libswiftUnicodeDataTables.a"
+    unicode="$obj/libswiftUnicodeDataTables.a"
+  fi
   [ -f "$unicode" ] && objs+=("$unicode")
   local wrap="-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=posix_memalign,--wrap=aligned_alloc,--wrap=memalign"
   "$cc" "${ldflags[@]}" -Wl,--gc-sections -o "$OUT/$name" "${objs[@]}" "$wrap" -lm
