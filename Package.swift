@@ -35,5 +35,6 @@ let package = Package(
         .testTarget(name: "CFixedTests", dependencies: ["CFixed"], path: "Tests/CFixedTests"),
         .testTarget(name: "PDMMEngineTests", dependencies: ["PDMMEngine", "PDMMHost", "CFixed", "CMallocCounter"],
                     path: "Tests/PDMMEngineTests"),
+        .testTarget(name: "PDMMToolTests", dependencies: ["PDMMHost", "PDMMEngine"], path: "Tests/PDMMToolTests"),
     ]
 )

@@ -57,6 +57,9 @@ public final class Tool {
         } catch let e as EngineError {
             err("pdmm: \(e.message)")
             return 2
+        } catch let e as DataError {
+            err("pdmm: \(e.message)")
+            return 2
         } catch {
             err("pdmm: \(error)")
             return 1
