@@ -99,7 +99,35 @@ public enum MemoryReport {
         return s
     }
 
-    public static func json(_ rows: [ReportRow], rss: Int?) -> String {
+    public static func pdmmMarkdown(_ r: PDMMResult, bp: ReportRow, budget: Int?) -> String {
+        var s = "\n## PDMM pipeline (k = \(r.config.k)), per phase\n\n"
+        s += "Each phase runs in its own arena (the defect-learning and IVC phases share one); the pipeline's peak is the maximum over phases.\n\n"
+        s += "| phase | kind | " + categories.map(\.name).joined(separator: " | ") + " | peak writable |\n"
+        s += "|---|---|" + String(repeating: "---:|", count: categories.count + 1) + "\n"
+        for ph in r.phases {
+            for (kind, b) in [("planned", ph.planned), ("measured", ph.measured)] {
+                s += "| \(ph.name) | \(kind) | " + categories.map { "\(b[$0])" }.joined(separator: " | ") + " | \(b.writable) |\n"
+            }
+        }
+        let ratio = Double(bp.measured.writable) / Double(max(r.peakMeasured, 1))
+        s += "\nPipeline peak writable: planned \(r.peakPlanned) B, measured \(r.peakMeasured) B; "
+        s += String(format: "bp / PDMM peak = %.2fx (the document claims 25x)", ratio)
+        if let budget { s += r.peakPlanned <= budget ? "; fits the budget" : "; does NOT fit the budget (short \(r.peakPlanned - budget) B)" }
+        return s + ".\n"
+    }
+
+    public static func pdmmCSV(_ r: PDMMResult) -> String {
+        var s = ""
+        for ph in r.phases {
+            for (kind, b) in [("planned", ph.planned), ("measured", ph.measured)] {
+                s += "pdmm: \(ph.name),\(kind)," + categories.map { "\(b[$0])" }.joined(separator: ",")
+                s += ",\(b.writable),,,\n"
+            }
+        }
+        return s
+    }
+
+    public static func json(_ rows: [ReportRow], rss: Int?, pdmm: PDMMResult? = nil) -> String {
         func obj(_ b: ByteCounts) -> String {
             "{" + categories.map { "\"\($0.name)\": \(b[$0])" }.joined(separator: ", ") + "}"
         }
@@ -118,7 +146,13 @@ public enum MemoryReport {
         let shape = bp.plan.shape
         return "{\n  \"layers\": [\(shape.widths.map(String.init).joined(separator: ", "))], \"batch\": \(bp.plan.batch), "
             + "\"optimizer\": \"\(bp.plan.optimizer.name)\", \"budget\": \(rows[0].budget.map(String.init) ?? "null"), "
-            + "\"peak_rss\": \(rss.map(String.init) ?? "null"),\n  \"modes\": [\n" + items.joined(separator: ",\n") + "\n  ]\n}"
+            + "\"peak_rss\": \(rss.map(String.init) ?? "null"),\n  \"modes\": [\n" + items.joined(separator: ",\n") + "\n  ]"
+            + (pdmm.map { p in
+                ",\n  \"pdmm\": {\"k\": \(p.config.k), \"peak_writable_planned\": \(p.peakPlanned), \"peak_writable_measured\": \(p.peakMeasured), \"phases\": [\n"
+                    + p.phases.map { ph in
+                        "    {\"phase\": \"\(ph.name)\", \"planned\": \(obj(ph.planned)), \"measured\": \(obj(ph.measured))}"
+                    }.joined(separator: ",\n") + "\n  ]}"
+            } ?? "") + "\n}"
     }
 }
 

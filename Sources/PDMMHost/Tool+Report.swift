@@ -31,11 +31,25 @@ extension Tool {
         let rows = try MemoryReport.rows(widths: widths, batch: batch, modes: modes, optimizer: optimizer,
                                          budget: budget, data: data, seed: seed,
                                          steps: try a.int("steps", default: 2, min: 1))
+        // The PDMM pipeline's phases, measured by running it (1 epoch per phase: memory
+        // does not depend on the epoch count).
+        var pdmm: PDMMResult?
+        if L >= 1 {
+            var p = PDMMConfig()
+            p.k = ks.filter { $0 <= L }.max() ?? 1
+            p.batch = batch
+            p.optimizer = optimizer
+            p.seed = seed
+            p.idealEpochs = 1
+            p.defectEpochs = 1
+            p.ivcPeriod = 1
+            pdmm = try runPDMM(p, widths: widths, train: data, test: data)
+        }
         let rss = peakRSS()
         switch format {
-        case "csv": out(MemoryReport.csv(rows))
-        case "json": out(MemoryReport.json(rows, rss: rss))
-        default: out(MemoryReport.markdown(rows, rss: rss))
+        case "csv": out(MemoryReport.csv(rows) + (pdmm.map { MemoryReport.pdmmCSV($0) } ?? ""))
+        case "json": out(MemoryReport.json(rows, rss: rss, pdmm: pdmm))
+        default: out(MemoryReport.markdown(rows, rss: rss) + (pdmm.map { MemoryReport.pdmmMarkdown($0, bp: rows[0], budget: budget) } ?? ""))
         }
         if let path = a.string("svg") {
             let svg = try DepthChart.svg(hiddenWidth: widths.count > 2 ? widths[1] : widths[0], input: widths[0],
