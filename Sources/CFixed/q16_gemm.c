@@ -117,9 +117,12 @@ Q16_INLINE uint64_t q16i_load_pair(const q16_t *p) {
     return w;
 }
 
-/** The low / high 32 bits of a pair, sign-extended. */
-Q16_INLINE int64_t q16i_lo(uint64_t w) { return (int64_t)(int32_t)(uint32_t)w; }
-Q16_INLINE int64_t q16i_hi(uint64_t w) { return (int64_t)(int32_t)(uint32_t)(w >> 32); }
+/**
+ * The low / high 32 bits of a pair, sign-extended, without an out-of-range
+ * conversion: ((x ^ 2^31) - 2^31) for x in [0, 2^32) (compilers see a sign extension).
+ */
+Q16_INLINE int64_t q16i_lo(uint64_t w) { return (int64_t)((w & 0xFFFFFFFFu) ^ 0x80000000u) - 0x80000000; }
+Q16_INLINE int64_t q16i_hi(uint64_t w) { return (int64_t)((w >> 32) ^ 0x80000000u) - 0x80000000; }
 #endif
 
 /* ------------------------------------------------------------------ */

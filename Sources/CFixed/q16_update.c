@@ -72,7 +72,8 @@ static int64_t q16u_sr_mul128(uint64_t hi, uint64_t lo, uint32_t L, unsigned shi
     uint32_t frac32 = (uint32_t)(t_lo >> (shift - 32u)); /* top 32 of the shift-bit fraction */
     int64_t q;
     if (q_hi == ((q_lo >> 63) ? ~(uint64_t)0 : 0u)) {
-        q = (int64_t)q_lo; /* fits int64 */
+        /* fits int64: the two's complement value of q_lo, without an out-of-range conversion */
+        q = (q_lo >> 63) ? -(int64_t)(~q_lo) - 1 : (int64_t)q_lo;
         if (q > Q16U_D_LIMIT) q = Q16U_D_LIMIT;
         if (q < -Q16U_D_LIMIT) q = -Q16U_D_LIMIT;
     } else {

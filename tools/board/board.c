@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <malloc.h> /* malloc_usable_size (glibc) */
 
 #include "board.h"
 
@@ -61,6 +62,7 @@ int64_t pdmm_board_arena_bytes(void) { return (int64_t)sizeof pdmm_arena_storage
 /* ------------------------------------------------------------------ */
 
 static pdmm_alloc_counts pdmm_counts;
+static uint64_t pdmm_live; /* usable bytes of the blocks currently allocated */
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t k, size_t n);
@@ -70,40 +72,38 @@ int __real_posix_memalign(void **out, size_t align, size_t n);
 void *__real_aligned_alloc(size_t align, size_t n);
 void *__real_memalign(size_t align, size_t n);
 
-void *__wrap_malloc(size_t n) {
+static void *counted(void *p, size_t requested) {
     pdmm_counts.allocations++;
-    pdmm_counts.bytes += n;
-    return __real_malloc(n);
+    pdmm_counts.bytes += requested;
+    if (p != NULL) {
+        pdmm_live += malloc_usable_size(p);
+        if (pdmm_live > pdmm_counts.peakLiveBytes) pdmm_counts.peakLiveBytes = pdmm_live;
+    }
+    return p;
 }
-void *__wrap_calloc(size_t k, size_t n) {
-    pdmm_counts.allocations++;
-    pdmm_counts.bytes += k * n;
-    return __real_calloc(k, n);
-}
+
+void *__wrap_malloc(size_t n) { return counted(__real_malloc(n), n); }
+void *__wrap_calloc(size_t k, size_t n) { return counted(__real_calloc(k, n), k * n); }
 void *__wrap_realloc(void *p, size_t n) {
-    pdmm_counts.allocations++;
-    pdmm_counts.bytes += n;
-    return __real_realloc(p, n);
+    size_t old = p != NULL ? malloc_usable_size(p) : 0;
+    void *q = __real_realloc(p, n);
+    if (q != NULL || n == 0) pdmm_live -= old; /* p was freed or moved */
+    return counted(q, n);
 }
 void __wrap_free(void *p) {
-    if (p != NULL) pdmm_counts.frees++;
+    if (p != NULL) {
+        pdmm_counts.frees++;
+        pdmm_live -= malloc_usable_size(p);
+    }
     __real_free(p);
 }
 int __wrap_posix_memalign(void **out, size_t align, size_t n) {
-    pdmm_counts.allocations++;
-    pdmm_counts.bytes += n;
-    return __real_posix_memalign(out, align, n);
+    int rc = __real_posix_memalign(out, align, n);
+    counted(rc == 0 ? *out : NULL, n);
+    return rc;
 }
-void *__wrap_aligned_alloc(size_t align, size_t n) {
-    pdmm_counts.allocations++;
-    pdmm_counts.bytes += n;
-    return __real_aligned_alloc(align, n);
-}
-void *__wrap_memalign(size_t align, size_t n) {
-    pdmm_counts.allocations++;
-    pdmm_counts.bytes += n;
-    return __real_memalign(align, n);
-}
+void *__wrap_aligned_alloc(size_t align, size_t n) { return counted(__real_aligned_alloc(align, n), n); }
+void *__wrap_memalign(size_t align, size_t n) { return counted(__real_memalign(align, n), n); }
 
 pdmm_alloc_counts pdmm_board_alloc_counts(void) { return pdmm_counts; }
 

@@ -241,6 +241,46 @@ func loadCSV(_ path: String, labelColumn: String?) throws(BoardError) -> Dataset
     }
 }
 
+/// What the report says about the data set (kept after the full copy is freed).
+struct DataInfo {
+    let name: String
+    let count: Int
+    let featureCount: Int
+    let classes: Int
+}
+
+struct Prepared {
+    let train: Dataset
+    let test: Dataset
+    let scaling: FeatureScaling
+    let info: DataInfo
+}
+
+/// Built-in digits (compiled in, read-only) or a CSV file, split and scaled
+/// exactly as the host's prepareSplit; intermediate copies are released early
+/// (the full set once split, the raw training split once scaled).
+func prepareSplit(_ o: Options, seed: UInt64) throws(BoardError) -> Prepared {
+    var raw: (train: Dataset, test: Dataset)
+    let info: DataInfo
+    do {
+        let data: Dataset
+        if let path = o.string("data") {
+            data = try loadCSV(path, labelColumn: o.string("label-column"))
+            info = DataInfo(name: path, count: data.count, featureCount: data.featureCount, classes: data.classes)
+        } else {
+            do { data = try builtinDigits() } catch { throw .engine(error) }
+            info = DataInfo(name: "built-in digits", count: data.count, featureCount: data.featureCount,
+                            classes: data.classes)
+        }
+        raw = data.split(trainPercent: 80, seed: seed)
+    }
+    let scaling = raw.train.scalingStatistics()
+    let train = raw.train.scaled(by: scaling)
+    raw.train = train
+    let test = raw.test.scaled(by: scaling)
+    return Prepared(train: train, test: test, scaling: scaling, info: info)
+}
+
 // MARK: - heap accounting
 
 struct Heap {
@@ -281,26 +321,15 @@ func run(_ args: [String]) throws(BoardError) -> Int32 {
         budgetArg = try o.size("budget")
     } catch { throw .usage(error.message) }
 
-    // Data: built-in digits (compiled in, read-only) or a CSV file.
-    let data: Dataset
-    let dataName: String
-    if let path = o.string("data") {
-        data = try loadCSV(path, labelColumn: o.string("label-column"))
-        dataName = path
-    } else {
-        do { data = try builtinDigits() } catch { throw .engine(error) }
-        dataName = "built-in digits"
-    }
+    // Data and prepareSplit (Experiment.swift): seeded 80/20 split, scaling
+    // from the training split. Each copy is dropped as soon as the next exists.
+    let p = try prepareSplit(o, seed: seed)
+    let train = p.train, test = p.test, scaling = p.scaling
+    let data = p.info
     var widths = widthsArg
     if o.string("layers") == nil {
         widths = [data.featureCount] + Array(widthsArg.dropFirst().dropLast()) + [data.classes]
     }
-
-    // prepareSplit (Experiment.swift): seeded 80/20 split, scaling from the training split.
-    let (rawTrain, rawTest) = data.split(trainPercent: 80, seed: seed)
-    let scaling = rawTrain.scalingStatistics()
-    let train = rawTrain.scaled(by: scaling)
-    let test = rawTest.scaled(by: scaling)
     let sat = train.saturatedValues + test.saturatedValues
     if sat > 0 { printErr("pdmm-board: warning: \(sat) feature values saturated to the Q16.16 range after scaling") }
 
@@ -369,7 +398,7 @@ func run(_ args: [String]) throws(BoardError) -> Int32 {
     print("pdmm-board \(target)")
     print("mode \(mode.name), layers \(shape.description), batch \(batch), epochs \(epochs), "
         + "optimizer \(optimizer.name), lr \(o.string("lr") ?? "0.05"), seed \(seed)")
-    print("data: \(dataName), \(data.count) samples, \(data.featureCount) features, \(data.classes) classes; "
+    print("data: \(data.name), \(data.count) samples, \(data.featureCount) features, \(data.classes) classes; "
         + "split: seeded 80/20 (\(train.count) train / \(test.count) test)")
     print("train accuracy \(percent(trainEval.correct, trainEval.samples))  "
         + "test accuracy \(percent(testEval.correct, testEval.samples))  final loss \(meanLoss(lastTrain))")
@@ -385,6 +414,8 @@ func run(_ args: [String]) throws(BoardError) -> Int32 {
         + "read-only \(measured.weightsFrozen) B; peak live \(t.arena.peakLive) B")
     print("heap allocations: setup \(setup.text), stage begin/end \(stageHeap.text), "
         + "training steps \(trainHeap.text), evaluation \(evalHeap.text)")
+    print("heap peak live \(pdmm_board_alloc_counts().peakLiveBytes) B (data set and its split copies, model image, "
+        + "plan; the arena is the static buffer)")
     print("MACs: forward \(t.macs.forward) backward \(t.macs.backward) recompute \(t.macs.recompute) "
         + "update \(t.macs.update)")
     print("saturations \(t.saturations)  steps \(t.stepCount)  time \(micros / 1000) ms")

@@ -18,10 +18,9 @@ typedef struct pdmm_alloc_counts {
     uint64_t allocations; /* malloc + calloc + realloc + posix_memalign + aligned_alloc + memalign */
     uint64_t frees;       /* free of a non-NULL pointer */
     uint64_t bytes;       /* bytes requested by those allocations */
+    uint64_t peakLiveBytes; /* high-water mark of the usable bytes allocated at one moment */
 } pdmm_alloc_counts;
 pdmm_alloc_counts pdmm_board_alloc_counts(void);
-/** 1 if the wrappers are linked in (the binary was linked with --wrap), else 0. */
-int pdmm_board_alloc_wrapped(void);
 
 /* ---- text I/O ---- */
 /** Writes n bytes to stderr. */
