@@ -266,7 +266,7 @@ final class KernelTests: XCTestCase {
         var rng = SplitMix64(seed: 0x6E6D_6D31)
         var t = Tally()
         let edges = [1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65, 67]
-        for it in 0 ..< 240 {
+        for it in 0 ..< 600 {
             let m: Int, n: Int, k: Int
             if it % 2 == 0 {
                 m = 1 + Int(rng.next() % 67); n = 1 + Int(rng.next() % 67); k = 1 + Int(rng.next() % 67)
@@ -314,7 +314,7 @@ final class KernelTests: XCTestCase {
         var t = Tally()
         var satSeen: UInt64 = 0
         var within = 0
-        for it in 0 ..< 90 {
+        for it in 0 ..< 200 {
             let m = 1 + Int(rng.next() % 23), n = 1 + Int(rng.next() % 23), k = 1 + Int(rng.next() % 41)
             let d = Dist.allCases[it % Dist.allCases.count]
             let A = fill(m * k, d, &rng), B = fill(k * n, d, &rng), bias = fill(n, d, &rng)
@@ -527,7 +527,7 @@ final class KernelTests: XCTestCase {
     func testUpdateOuterMatchesModel() {
         var rng = SplitMix64(seed: 0x0_07E2)
         var t = Tally()
-        for it in 0 ..< 50 {
+        for it in 0 ..< 120 {
             let batch = 1 + Int(rng.next() % 9), m = 1 + Int(rng.next() % 13), n = 1 + Int(rng.next() % 37)
             let d = Dist.allCases[it % Dist.allCases.count]
             // Full-range dY and X with batch >= 2 overflow int64 row sums: the exact 128-bit path.

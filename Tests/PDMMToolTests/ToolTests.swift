@@ -45,7 +45,9 @@ final class ToolTests: XCTestCase {
         let r = run(["report", "--budget", "200KiB", "--k", "1", "--format", "csv"])
         XCTAssertEqual(r.code, 0, r.err)
         let lines = r.out.split(separator: "\n")
-        XCTAssertEqual(lines.count, 1 + 2 * 4)
+        // header, 4 modes x (planned, measured), 5 PDMM phases x (planned, measured)
+        XCTAssertEqual(lines.count, 1 + 2 * 4 + 2 * 5)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("pdmm: ") }.count, 10)
         // bp needs 261928 B > 204800 B; local(1) fits.
         XCTAssertTrue(lines.contains { $0.hasPrefix("bp,planned,") && $0.hasSuffix(",false") })
         XCTAssertTrue(lines.contains { $0.hasPrefix("local(1),planned,") && $0.hasSuffix(",true") })
