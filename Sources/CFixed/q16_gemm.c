@@ -24,13 +24,7 @@
 #include "q16.h"
 #include "q16_gemm_impl.h"
 
-#if defined(__x86_64__) && defined(__linux__) && (defined(__clang__) || defined(__GNUC__)) && \
-    !defined(Q16_NO_MULTIVERSION)
-#define Q16_MV __attribute__((target_clones("avx512f", "avx2", "default")))
-#define Q16_HAVE_MV 1
-#else
-#define Q16_MV
-#endif
+/* Q16_MV (target_clones), Q16_INLINE and Q16_RESTRICT come from q16_gemm_impl.h. */
 
 /*
  * The k loop of a register tile must stay a scalar loop: the vector code comes
@@ -42,14 +36,6 @@
 #define Q16_K_LOOP _Pragma("clang loop vectorize(disable) interleave(disable)")
 #else
 #define Q16_K_LOOP
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define Q16_INLINE static inline __attribute__((always_inline))
-#define Q16_RESTRICT __restrict
-#else
-#define Q16_INLINE static inline
-#define Q16_RESTRICT
 #endif
 
 /* ------------------------------------------------------------------ */

@@ -17,8 +17,26 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define Q16I_UNUSED __attribute__((unused))
+#define Q16_INLINE static inline __attribute__((always_inline))
+#define Q16_RESTRICT __restrict
 #else
 #define Q16I_UNUSED
+#define Q16_INLINE static inline
+#define Q16_RESTRICT
+#endif
+
+/*
+ * Function multiversioning for the hot loops: on x86-64 Linux with GCC or
+ * clang, a function marked Q16_MV is compiled for AVX-512F, AVX2 and the
+ * baseline, and the loader (ifunc) picks one. Define Q16_NO_MULTIVERSION to
+ * build only for the compiler's target. Elsewhere Q16_MV is empty.
+ */
+#if defined(__x86_64__) && defined(__linux__) && (defined(__clang__) || defined(__GNUC__)) && \
+    !defined(Q16_NO_MULTIVERSION)
+#define Q16_MV __attribute__((target_clones("avx512f", "avx2", "default")))
+#define Q16_HAVE_MV 1
+#else
+#define Q16_MV
 #endif
 
 /* ---------------- argument validation ---------------- */

@@ -120,6 +120,20 @@ public final class Arena {
         stagePeak.weightsFrozen = readOnlyNow
     }
 
+    /// The words currently taken from a 4-byte category (checkpoints).
+    func words(_ c: MemoryCategory) -> [Int32] {
+        let p = (base + start[c]).assumingMemoryBound(to: Int32.self)
+        return Array(UnsafeBufferPointer(start: p, count: used[c] / 4))
+    }
+
+    /// Overwrites the words currently taken from a 4-byte category; false if the count differs.
+    func load(_ c: MemoryCategory, _ w: [Int32]) -> Bool {
+        if w.count * 4 != used[c] { return false }
+        let p = (base + start[c]).assumingMemoryBound(to: Int32.self)
+        for i in 0..<w.count { p[i] = w[i] }
+        return true
+    }
+
     /// Bytes currently taken, per category.
     public var inUse: ByteCounts { used }
 }

@@ -197,6 +197,37 @@ public final class Trainer {
         return out
     }
 
+    // MARK: checkpoints
+
+    /// The complete state of this run after `epochsDone` epochs of the current stage.
+    public func checkpoint(epochsDone: Int) -> Checkpoint {
+        syncModel()
+        return Checkpoint(widths: n, mode: plan.mode, optimizer: plan.optimizer, batch: batch,
+                          learningRate: options.learningRate, seed: options.seed, stepCount: UInt64(stepCount),
+                          randomCounter: randomCounter, stage: currentStage, epochsDone: epochsDone,
+                          scaling: model.scaling, model: Array(UnsafeBufferPointer(start: model.image, count: model.parameterCount)),
+                          trainable: arena.words(.weightsTrainable), optimizerState: arena.words(.optimizer))
+    }
+
+    /// Restores a checkpoint of the same configuration: begins its stage and
+    /// overwrites the model image, trainable weights, optimizer state and counters.
+    public func restore(_ c: Checkpoint) throws(CheckpointError) {
+        if c.widths != n || c.mode != plan.mode || c.optimizer != plan.optimizer || c.batch != batch
+            || c.learningRate != options.learningRate || c.seed != options.seed {
+            throw .mismatch("checkpoint configuration differs from this run's")
+        }
+        if c.stage < 0 || c.stage >= stageCount { throw .absurd("stage \(c.stage) of \(stageCount)") }
+        if c.model.count != model.parameterCount { throw .absurd("model size") }
+        endStage()
+        for i in 0..<c.model.count { model.image[i] = c.model[i] }
+        model.scaling = c.scaling
+        beginStage(c.stage)
+        if !arena.load(.weightsTrainable, c.trainable) { throw .absurd("\(c.trainable.count) trainable words for this stage") }
+        if !arena.load(.optimizer, c.optimizerState) { throw .absurd("\(c.optimizerState.count) optimizer words for this stage") }
+        stepCount = Int(c.stepCount)
+        randomCounter = c.randomCounter
+    }
+
     // MARK: data
 
     /// Checks that `data` fits the network: feature count and labels.

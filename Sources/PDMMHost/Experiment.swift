@@ -44,7 +44,9 @@ public func prepareSplit(_ data: Dataset, seed: UInt64) -> (train: Dataset, test
 
 /// Trains a fresh model (seeded) on `train`, evaluates on `test`.
 public func runTraining(_ cfg: RunConfig, train: Dataset, test: Dataset, scaling: FeatureScaling?,
-                        model existing: Model? = nil, progress: Progress? = nil) throws(EngineError) -> (RunResult, Model) {
+                        model existing: Model? = nil, resume: Checkpoint? = nil,
+                        afterEpoch: ((Trainer, Int, Int) throws -> Void)? = nil,
+                        progress: Progress? = nil) throws -> (RunResult, Model) {
     let shape = try NetworkShape(widths: cfg.widths)
     let model = existing ?? Model(shape: shape, seed: cfg.seed)
     model.scaling = scaling
@@ -55,10 +57,17 @@ public func runTraining(_ cfg: RunConfig, train: Dataset, test: Dataset, scaling
     let start = Date()
     var lastTrain = PassStats()
     var trainEval = PassStats(), testEval = PassStats()
-    for s in 0..<t.stageCount {
-        t.beginStage(s)
-        for e in 0..<cfg.epochs {
+    var firstStage = 0, firstEpoch = 0
+    if let c = resume {
+        do { try t.restore(c) } catch { throw DataError(message: "resume: \(error.message)") }
+        firstStage = c.stage
+        firstEpoch = c.epochsDone
+    }
+    for s in firstStage..<t.stageCount {
+        if !(resume != nil && s == firstStage) { t.beginStage(s) }
+        for e in (s == firstStage ? firstEpoch : 0)..<max(cfg.epochs, s == firstStage ? firstEpoch : 0) {
             lastTrain = try t.trainEpoch(train, epoch: e)
+            try afterEpoch?(t, s, e)
             if let progress {
                 let te = try t.evaluate(test)
                 progress(s, e, lastTrain, te, Date().timeIntervalSince(start))

@@ -21,9 +21,9 @@ extension Tool {
         cfg.epochs = epochs
         cfg.seed = seed
         var bpCurve: [Double] = []
-        let (bp, _) = try runTraining(cfg, train: train, test: test, scaling: scaling) { _, _, _, te, _ in
+        let (bp, _) = try runTraining(cfg, train: train, test: test, scaling: scaling, progress: { _, _, _, te, _ in
             bpCurve.append(Double(te.correct) / Double(te.samples))
-        }
+        })
         var localCfg = cfg
         localCfg.mode = .local(k: k)
         let (local, _) = try runTraining(localCfg, train: train, test: test, scaling: scaling)

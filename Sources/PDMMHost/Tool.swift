@@ -21,6 +21,7 @@ public final class Tool {
     COMMANDS:
       report   planned and measured bytes per category for every training mode
       train    train a network (built-in digits data unless --data)
+      eval     evaluate a saved model (checkpoint) on data
       fit      the largest batch and the deepest k that fit a budget, per mode
       bench    kernel and training-step benchmarks, float32 reference in the same process
       claims   checks each claim of the PDMM document on the built-in data
@@ -49,6 +50,7 @@ public final class Tool {
             case "reference": return try reference(rest)
             case "compare": return try compare(rest)
             case "claims": return try claims(rest)
+            case "eval": return try eval(rest)
             default: throw UsageError("unknown command '\(cmd)' (try pdmm --help)")
             }
         } catch let e as UsageError {
@@ -57,6 +59,9 @@ public final class Tool {
         } catch let e as EngineError {
             err("pdmm: \(e.message)")
             return 2
+        } catch is Interrupted {
+            err("pdmm: stopped as asked by --stop-after (the last checkpoint is kept)")
+            return 3
         } catch let e as DataError {
             err("pdmm: \(e.message)")
             return 2
@@ -81,12 +86,21 @@ public final class Tool {
             pdmm train [--data FILE.csv] [--layers 64,128,128,128,10] [--mode bp|bp-checkpoint|local|blockwise]
                        [--k N] [--epochs N] [--batch N] [--budget SIZE] [--optimizer sgd|momentum]
                        [--momentum MU] [--lr X] [--seed N] [--label-column N|NAME]
+                       [--save FILE [--checkpoint-every N]] [--resume FILE] [--stop-after N]
+              --save writes an atomic checkpoint after every N epochs; --resume continues a saved
+              run bit-identically; --stop-after N stops after N epochs (exit 3), as a crash would.
               Seeded 80/20 split; feature scaling from the training split. A progress line per
               epoch on stderr, the summary on stdout.
               --optimizer riemannian [--riemann-alpha A] [--riemann-rho R] [--phi grad2|absw]
               --mode pdmm: [--k N] [--ideal-fraction F] [--ideal-epochs N] [--ideal-bp]
                  [--threshold NATS | --error-fraction F] [--ivc-period STEPS]
                  [--alpha A] [--beta B] [--gamma G] [--lambda-max L]  (0 <= L < 1)
+            """
+        case "eval":
+            return """
+            pdmm eval --model FILE [--data FILE.csv] [--label-column N|NAME] [--batch N]
+              Evaluates a checkpoint written by `pdmm train --save FILE`: on --data (all samples, scaled
+              with the model's stored feature statistics) or on the built-in data's test split.
             """
         case "fit":
             return """
@@ -173,14 +187,37 @@ public final class Tool {
     func train(_ argv: [String]) throws -> Int32 {
         let a = try Arguments(argv, valued: Tool.pdmmFlags.union(["data", "layers", "mode", "k", "epochs", "batch", "budget",
                                              "optimizer", "momentum", "lr", "seed", "label-column",
-                                             "riemann-alpha", "riemann-rho", "phi"]), switches: ["ideal-bp"])
+                                             "riemann-alpha", "riemann-rho", "phi", "save", "resume",
+                                             "checkpoint-every", "stop-after"]), switches: ["ideal-bp"])
         let isPDMM = a.string("mode") == "pdmm"
         var cfg = try runConfig(a, skipMode: isPDMM)
+        var resume: Checkpoint?
+        if let path = a.string("resume") {
+            let c = try CheckpointFile.load(path)
+            try checkAgainstFlags(c, a)
+            cfg.widths = c.widths
+            cfg.mode = c.mode
+            cfg.optimizer = c.optimizer
+            cfg.batch = c.batch
+            cfg.learningRate = c.learningRate
+            cfg.seed = c.seed
+            resume = c
+        }
         let data = try loadData(a)
-        if a.string("layers") == nil {
+        if a.string("layers") == nil && resume == nil {
             cfg.widths = [data.featureCount] + Array(cfg.widths.dropFirst().dropLast()) + [data.classes]
         }
         let (train, test, scaling) = prepareSplit(data, seed: cfg.seed)
+        if let c = resume, c.scaling != scaling {
+            throw UsageError("resume: the data differs from the checkpoint's (feature statistics do not match)")
+        }
+        let savePath = a.string("save")
+        let every = try a.int("checkpoint-every", default: 1, min: 1)
+        let stopAfter = try a.int("stop-after", default: Int.max, min: 1)
+        var epochsRun = 0
+        if isPDMM && (savePath != nil || resume != nil) {
+            throw UsageError("--save and --resume are for bp, bp-checkpoint, local and blockwise runs")
+        }
         if isPDMM {
             let p = try pdmmConfig(a, cfg)
             let r = try runPDMM(p, widths: cfg.widths, train: train, test: test)
@@ -195,7 +232,14 @@ public final class Tool {
         let totalEpochs = cfg.epochs * (try MemoryPlan(shape: NetworkShape(widths: cfg.widths), batch: cfg.batch,
                                                        mode: cfg.mode, optimizer: cfg.optimizer).stages.count)
         var done = 0
-        let (r, model) = try runTraining(cfg, train: train, test: test, scaling: scaling) { stage, e, tr, te, t in
+        let (r, model) = try runTraining(cfg, train: train, test: test, scaling: scaling, resume: resume,
+                                         afterEpoch: { trainer, _, e in
+            if let savePath, (e + 1) % every == 0 || e + 1 == cfg.epochs {
+                try CheckpointFile.save(trainer.checkpoint(epochsDone: e + 1), to: savePath)
+            }
+            epochsRun += 1
+            if epochsRun >= stopAfter { throw Interrupted() }
+        }) { stage, e, tr, te, t in
             done += 1
             let left = t / Double(done) * Double(totalEpochs - done)
             self.err(String(format: "stage %d epoch %3d  loss %.4f  train %.2f%%  test %.2f%%  %6.0f samples/s  %.1fs left",
@@ -206,6 +250,54 @@ public final class Tool {
         }
         _ = model
         out(trainSummary(r, trainCount: train.count, testCount: test.count))
+        return 0
+    }
+
+    func checkAgainstFlags(_ c: Checkpoint, _ a: Arguments) throws {
+        if let l = a.string("layers") {
+            let w = try a.intList("layers", default: [])
+            if w != c.widths {
+                throw UsageError("resume: --layers \(l) disagrees with the checkpoint's \(NetworkShapeText(c.widths))")
+            }
+        }
+        if a.string("mode") != nil {
+            let m = try parseMode(a.string("mode")!, k: try a.int("k", default: 1))
+            if m != c.mode { throw UsageError("resume: --mode \(m.name) disagrees with the checkpoint's \(c.mode.name)") }
+        }
+        if a.string("batch") != nil, try a.int("batch", default: 0) != c.batch {
+            throw UsageError("resume: --batch disagrees with the checkpoint's \(c.batch)")
+        }
+        if a.string("seed") != nil, UInt64(try a.int("seed", default: 0)) != c.seed {
+            throw UsageError("resume: --seed disagrees with the checkpoint's \(c.seed)")
+        }
+    }
+
+    func eval(_ argv: [String]) throws -> Int32 {
+        let a = try Arguments(argv, valued: ["model", "data", "label-column", "batch"])
+        guard let path = a.string("model") else { throw UsageError("eval needs --model FILE") }
+        let c = try CheckpointFile.load(path)
+        let shape = try NetworkShape(widths: c.widths)
+        let model = Model(shape: shape, seed: 0)
+        for i in 0..<c.model.count { model[i] = c.model[i] }
+        var data: Dataset
+        var what: String
+        if a.string("data") != nil {
+            data = try loadData(a)
+            what = "all \(data.count) samples of \(a.string("data")!)"
+        } else {
+            data = BuiltinData.digits().split(trainPercent: 80, seed: c.seed).test
+            what = "the built-in data's test split (seed \(c.seed), \(data.count) samples)"
+        }
+        if let s = c.scaling {
+            if s.mean.count != data.featureCount { throw EngineError.featureMismatch(expected: s.mean.count, got: data.featureCount) }
+            data = data.scaled(by: s)
+        }
+        let p = try Predictor(shape: shape, batch: try a.int("batch", default: 32, min: 1), dual: false,
+                              perSampleCount: 0, budget: Int.max)
+        let r = try p.evaluate(model, data)
+        out(String(format: "model %@ (%@, %@): accuracy %.2f%% on %@, mean loss %.4f", path, NetworkShapeText(c.widths),
+                   c.mode.name, 100 * Double(r.correct) / Double(r.samples), what,
+                   Double(r.lossSum) / 65536 / Double(r.samples)))
         return 0
     }
 
@@ -237,5 +329,8 @@ public final class Tool {
         return 0
     }
 }
+
+/// Thrown by `--stop-after` to simulate an interrupted run.
+struct Interrupted: Error {}
 
 func NetworkShapeText(_ w: [Int]) -> String { w.map(String.init).joined(separator: "-") }

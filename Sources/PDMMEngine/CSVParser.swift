@@ -1,0 +1,211 @@
+/// Why a CSV text cannot become a data set; every case says where.
+public enum CSVError: Error, Equatable {
+    case empty
+    case headerOnly
+    case tooFewColumns(count: Int)
+    case ragged(line: Int, expected: Int, found: Int)
+    case notANumber(line: Int, column: Int, text: String)
+    case notFinite(line: Int, column: Int, text: String)
+    case badLabel(line: Int, column: Int, text: String)
+    case singleClass(label: Int)
+    case saturated(count: Int, first: Int, column: Int)
+    case labelColumn(String)
+    case tooLarge(bytes: Int)
+
+    public var message: String {
+        switch self {
+        case .empty: return "empty file (no data rows)"
+        case .headerOnly: return "header only, no data rows"
+        case .tooFewColumns(let c): return "need at least 2 columns (features and a label), got \(c)"
+        case .ragged(let l, let e, let f): return "line \(l): expected \(e) fields, found \(f)"
+        case .notANumber(let l, let c, let t): return "line \(l), column \(c): '\(t)' is not a number"
+        case .notFinite(let l, let c, let t): return "line \(l), column \(c): '\(t)' is not a finite number (NaN or infinity)"
+        case .badLabel(let l, let c, let t): return "line \(l), column \(c): label '\(t)' is not a class index 0...65535"
+        case .singleClass(let label): return "only one class (\(label)) in the data: nothing to learn"
+        case .saturated(let n, let l, let c):
+            return "\(n) feature values lie outside the Q16.16 range [-32768, 32768) (first at line \(l), column \(c))"
+        case .labelColumn(let s): return s
+        case .tooLarge(let b): return "file too large (\(b) bytes)"
+        }
+    }
+}
+
+/// A CSV parser over bytes, Embedded-Swift compatible (no Foundation): one
+/// sample per line, comma-separated numbers, an integer class label column
+/// (default: the last), an optional header line (detected: a first line with a
+/// field that is not a number). Blank lines and a trailing CR are ignored.
+/// Numbers: optional sign, digits, optional fraction, optional exponent;
+/// converted to Q16.16 by rounding to nearest.
+///
+/// ```swift
+/// let d = try CSVParser.parse(Array("1,2,0\n3,4,1\n".utf8))
+/// d.count  // 2
+/// ```
+public enum CSVParser {
+    /// `labelColumn`: a 0-based index as text, a header name, or nil for the last column.
+    public static func parse(_ bytes: [UInt8], labelColumn: String? = nil) throws(CSVError) -> Dataset {
+        var lines: [(Int, Int, Int)] = []  // (line number, start, end)
+        var lineNo = 0
+        var i = 0
+        while i < bytes.count {
+            var j = i
+            while j < bytes.count && bytes[j] != 10 { j += 1 }
+            lineNo += 1
+            var e = j
+            if e > i && bytes[e - 1] == 13 { e -= 1 }
+            var blank = true
+            for k in i..<e where bytes[k] != 32 && bytes[k] != 9 { blank = false; break }
+            if !blank { lines.append((lineNo, i, e)) }
+            i = j + 1
+        }
+        if lines.isEmpty { throw .empty }
+        var header: [String]? = nil
+        let firstFields = fields(bytes, lines[0].1, lines[0].2)
+        for f in firstFields where number(bytes, f.0, f.1) == nil && !isNonFinite(bytes, f.0, f.1) {
+            header = firstFields.map { text(bytes, $0.0, $0.1) }
+            break
+        }
+        if header != nil { lines.removeFirst() }
+        if lines.isEmpty { throw .headerOnly }
+        let columns = header?.count ?? firstFields.count
+        if columns < 2 { throw .tooFewColumns(count: columns) }
+        var labelIndex = columns - 1
+        if let lc = labelColumn {
+            if let v = Int(lc) {
+                if v < 0 || v >= columns { throw .labelColumn("label column \(v) outside 0..<\(columns)") }
+                labelIndex = v
+            } else if let h = header, let v = h.firstIndex(of: lc) {
+                labelIndex = v
+            } else {
+                throw .labelColumn("no column named '\(lc)'")
+            }
+        }
+        var features: [Int32] = []
+        features.reserveCapacity(lines.count * (columns - 1))
+        var labels: [Int32] = []
+        labels.reserveCapacity(lines.count)
+        var saturated = 0, firstSat = (0, 0)
+        var maxLabel: Int32 = 0, minLabel: Int32 = Int32.max
+        for (ln, s, e) in lines {
+            let fs = fields(bytes, s, e)
+            if fs.count != columns { throw .ragged(line: ln, expected: columns, found: fs.count) }
+            for (c, f) in fs.enumerated() {
+                guard let v = number(bytes, f.0, f.1) else {
+                    if isNonFinite(bytes, f.0, f.1) { throw .notFinite(line: ln, column: c + 1, text: text(bytes, f.0, f.1)) }
+                    throw .notANumber(line: ln, column: c + 1, text: text(bytes, f.0, f.1))
+                }
+                if !v.isFinite { throw .notFinite(line: ln, column: c + 1, text: text(bytes, f.0, f.1)) }
+                if c == labelIndex {
+                    if !(v >= 0 && v < 65536) || v != v.rounded(.towardZero) {
+                        throw .badLabel(line: ln, column: c + 1, text: text(bytes, f.0, f.1))
+                    }
+                    let l = Int32(v)
+                    labels.append(l)
+                    maxLabel = max(maxLabel, l)
+                    minLabel = min(minLabel, l)
+                } else {
+                    let q = (v * 65536).rounded(.toNearestOrAwayFromZero)
+                    if !(q >= -2_147_483_648 && q <= 2_147_483_647) {
+                        if saturated == 0 { firstSat = (ln, c + 1) }
+                        saturated += 1
+                        features.append(q > 0 ? Int32.max : Int32.min)
+                    } else {
+                        features.append(Int32(q))
+                    }
+                }
+            }
+        }
+        if minLabel == maxLabel { throw .singleClass(label: Int(minLabel)) }
+        if saturated > 0 { throw .saturated(count: saturated, first: firstSat.0, column: firstSat.1) }
+        do {
+            return try Dataset(featureCount: columns - 1, classes: Int(maxLabel) + 1, features: features, labels: labels)
+        } catch {
+            throw .labelColumn(error.message)
+        }
+    }
+
+    /// Field boundaries (trimmed of spaces and tabs) of bytes[s..<e].
+    static func fields(_ b: [UInt8], _ s: Int, _ e: Int) -> [(Int, Int)] {
+        var out: [(Int, Int)] = []
+        var start = s
+        var k = s
+        while true {
+            if k == e || b[k] == 44 {
+                var a = start, z = k
+                while a < z && (b[a] == 32 || b[a] == 9) { a += 1 }
+                while z > a && (b[z - 1] == 32 || b[z - 1] == 9) { z -= 1 }
+                out.append((a, z))
+                if k == e { break }
+                start = k + 1
+            }
+            k += 1
+        }
+        return out
+    }
+
+    static func text(_ b: [UInt8], _ s: Int, _ e: Int) -> String {
+        var chars: [UInt8] = []
+        for k in s..<min(e, s + 40) { chars.append(b[k] >= 32 && b[k] < 127 ? b[k] : 63) }
+        return String(decoding: chars, as: UTF8.self)
+    }
+
+    static func isNonFinite(_ b: [UInt8], _ s: Int, _ e: Int) -> Bool {
+        var a = s
+        if a < e && (b[a] == 43 || b[a] == 45) { a += 1 }
+        let n = e - a
+        if n != 3 && n != 8 { return false }
+        var lower: [UInt8] = []
+        for k in a..<e { lower.append(b[k] | 0x20) }
+        return lower == Array("nan".utf8) || lower == Array("inf".utf8) || lower == Array("infinity".utf8)
+    }
+
+    /// A decimal number, or nil. Mantissa digits beyond 19 are dropped (counted
+    /// into the exponent); the value is m x 10^e evaluated in Double.
+    static func number(_ b: [UInt8], _ s: Int, _ e: Int) -> Double? {
+        var k = s
+        if k == e { return nil }
+        var negative = false
+        if b[k] == 43 || b[k] == 45 { negative = b[k] == 45; k += 1 }
+        var mantissa: UInt64 = 0
+        var digits = 0, exp10 = 0
+        var any = false
+        while k < e && b[k] >= 48 && b[k] <= 57 {
+            any = true
+            if digits < 19 { mantissa = mantissa * 10 + UInt64(b[k] - 48); if mantissa > 0 { digits += 1 } } else { exp10 += 1 }
+            k += 1
+        }
+        if k < e && b[k] == 46 {
+            k += 1
+            while k < e && b[k] >= 48 && b[k] <= 57 {
+                any = true
+                if digits < 19 { mantissa = mantissa * 10 + UInt64(b[k] - 48); if mantissa > 0 { digits += 1 }; exp10 -= 1 }
+                k += 1
+            }
+        }
+        if !any { return nil }
+        if k < e && (b[k] == 101 || b[k] == 69) {
+            k += 1
+            var eneg = false
+            if k < e && (b[k] == 43 || b[k] == 45) { eneg = b[k] == 45; k += 1 }
+            var ev = 0
+            var edigits = false
+            while k < e && b[k] >= 48 && b[k] <= 57 {
+                edigits = true
+                if ev < 100_000 { ev = ev * 10 + Int(b[k] - 48) }
+                k += 1
+            }
+            if !edigits { return nil }
+            exp10 += eneg ? -ev : ev
+        }
+        if k != e { return nil }
+        var v = Double(mantissa)
+        if mantissa != 0 {
+            if exp10 > 400 { v = Double.greatestFiniteMagnitude } else if exp10 < -400 { v = 0 } else {
+                var p = exp10
+                while p > 0 { v *= 10; p -= 1 }
+                while p < 0 { v /= 10; p += 1 }
+            }
+        }
+        return negative ? -v : v
+    }
+}

@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# Acceptance check for the ARM cross-builds: bit-exact with the host.
+#
+#   tools/cross/check.sh
+#
+# 1. builds the host tool (swift build -c release --product pdmm) and the board
+#    program for x86_64 (native), aarch64 (cortex-a53 and cortex-a72) and armv7
+#    (cortex-a7), each vectorised (NEON) and portable (scalar kernels), dynamic
+#    and static (tools/cross/build.sh);
+# 2. runs every binary (ARM ones under qemu-user, emulating the board's CPU;
+#    the -static ones without -L, i.e. with nothing beside them) for each seed
+#    and case below, and checks against `pdmm train` with the same arguments:
+#      - the weights hash,
+#      - peak writable planned / measured and read-only bytes, accuracies,
+#      - every category's planned and measured bytes (against `pdmm report`,
+#        whose plan is the same analytic plan and whose measurement runs real
+#        steps, and against the host-built board program line by line),
+#      - zero heap allocations during training steps;
+#    plus a CSV run (Data/digits.csv) and a budget that does not fit (same error);
+# 3. measures peak RSS under qemu (/usr/bin/time) and writes a summary
+#    (sizes, build times, hashes, RSS) to $OUT/check-summary.md.
+#
+# Environment: OUT (default out/cross), EPOCHS (2), SEEDS ("1 7"), BUILD (1; 0 reuses
+# the binaries in $OUT), PDMM (a prebuilt host pdmm; default: swift build into
+# HOST_SCRATCH, default .build), SWIFT (swift).
+# Needs: apt-get install -y gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user time
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+export OUT="${OUT:-$ROOT/out/cross}"
+EPOCHS="${EPOCHS:-2}"
+SEEDS="${SEEDS:-1 7}"
+BUILD="${BUILD:-1}"
+SWIFT="${SWIFT:-swift}"
+command -v "$SWIFT" >/dev/null 2>&1 || SWIFT=/opt/swift/usr/bin/swift
+mkdir -p "$OUT"
+LOG="$OUT/check-logs"
+rm -rf "$LOG"
+mkdir -p "$LOG"
+
+for t in qemu-aarch64 qemu-arm aarch64-linux-gnu-gcc arm-linux-gnueabihf-gcc; do
+  command -v "$t" >/dev/null 2>&1 || {
+    echo "check.sh: $t not found: apt-get install -y gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user" >&2
+    exit 1
+  }
+done
+
+# ---------------------------------------------------------------- build
+if [ -z "${PDMM:-}" ]; then
+  scratch="${HOST_SCRATCH:-$ROOT/.build}"
+  echo "== host tool: $SWIFT build -c release --product pdmm --scratch-path $scratch"
+  "$SWIFT" build -c release --product pdmm --scratch-path "$scratch" 2>&1 | tail -n 1
+  PDMM="$scratch/release/pdmm"
+fi
+
+# name | build.sh target | CPU | SUFFIX | runner (static) | runner (dynamic; empty = static only)
+VARIANTS=(
+  "x86_64|host||||"
+  "aarch64|aarch64|cortex-a53||qemu-aarch64 -cpu cortex-a53|qemu-aarch64 -cpu cortex-a53 -L /usr/aarch64-linux-gnu"
+  "aarch64-a72|aarch64|cortex-a72|-a72|qemu-aarch64 -cpu cortex-a72|"
+  "aarch64-portable|aarch64|portable|-portable|qemu-aarch64 -cpu cortex-a53|"
+  "armv7|armv7|cortex-a7||qemu-arm -cpu cortex-a7|qemu-arm -cpu cortex-a7 -L /usr/arm-linux-gnueabihf"
+  "armv7-portable|armv7|portable|-portable|qemu-arm -cpu cortex-a7|"
+)
+if [ "$BUILD" = 1 ]; then
+  rm -f "$OUT/build-times.txt"
+  for v in "${VARIANTS[@]}"; do
+    IFS='|' read -r name target cpu suffix _ _ <<<"$v"
+    CPU="$cpu" SUFFIX="$suffix" "$ROOT/tools/cross/build.sh" "$target"
+  done
+fi
+
+# Every binary to run: label and command line prefix.
+BINS=()
+for v in "${VARIANTS[@]}"; do
+  IFS='|' read -r name target cpu suffix rs rd <<<"$v"
+  bin="$OUT/pdmm-board-$name"
+  [ -x "$bin" ] || { echo "check.sh: $bin missing (run with BUILD=1)" >&2; exit 1; }
+  if [ "$name" = x86_64 ]; then
+    BINS+=("x86_64|$bin" "x86_64-static|$bin-static")
+  else
+    [ -n "$rd" ] && BINS+=("$name|$rd $bin")
+    BINS+=("$name-static|$rs $bin-static")
+  fi
+done
+
+# ---------------------------------------------------------------- helpers
+fails=0
+fail() { echo "  FAIL: $*"; fails=$((fails + 1)); }
+
+field() { sed -n "s/^$2//p" "$1" | head -n 1; }        # the rest of the line after a prefix
+totals() { grep -o '^peak writable: planned [0-9]* B, measured [0-9]* B; read-only [0-9]* B' "$1" || true; }
+accuracy() { grep -o '^train accuracy [0-9.]*%  test accuracy [0-9.]*%' "$1" || true; }
+# "name planned measured" per category from the board's memory report
+categories() { awk '/^memory \(bytes\)/{on=1; next} on && /^  /{print $1, $2, $3; next} {on=0}' "$1"; }
+# "name planned measured" per category from `pdmm report --format csv` for one mode
+report_categories() {
+  awk -F, -v mode="$2" '
+    NR == 1 { for (i = 3; i <= NF; i++) if ($i != "peak_writable" && $i != "layer_inputs" &&
+                                            $i != "claimed_ratio" && $i != "fits") names[i] = $i; next }
+    $1 == mode && $2 == "planned"  { for (i in names) p[i] = $i }
+    $1 == mode && $2 == "measured" { for (i in names) m[i] = $i }
+    END { for (i = 3; i in names; i++) print names[i], p[i], m[i] }' "$1"
+}
+
+mode_name() {  # the engine's TrainingMode.name for a case's arguments
+  local mode=bp k=1
+  set -- $1
+  while [ $# -gt 0 ]; do
+    case "$1" in --mode) mode="$2"; shift ;; --k) k="$2"; shift ;; esac
+    shift
+  done
+  case "$mode" in
+    local|blockwise) echo "$mode($k)" ;;
+    checkpoint) echo bp-checkpoint ;;
+    *) echo "$mode" ;;
+  esac
+}
+
+CASES=(
+  "--mode bp"
+  "--mode local --k 2"
+  "--mode bp-checkpoint"
+  "--mode blockwise --k 2"
+  "--mode bp --optimizer momentum"
+  "--mode local --k 2 --budget 150KiB"
+)
+
+# Host memory reports (planned + measured per category), one per optimizer.
+"$PDMM" report --k 1,2 --format csv >"$LOG/report-sgd.csv"
+"$PDMM" report --k 1,2 --format csv --optimizer momentum >"$LOG/report-momentum.csv"
+
+SUMMARY="$OUT/check-summary.md"
+{
+  echo "# Cross-build check: $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  echo "Epochs $EPOCHS, seeds $SEEDS; host = \`pdmm train\` (x86-64, Swift runtime); every other column is the"
+  echo "board program (Embedded Swift), ARM under qemu-user. A cell is the weights hash when hash, accuracies,"
+  echo "peak writable planned/measured, read-only and every category's planned/measured bytes all match"
+  echo "the host, and training steps made 0 heap allocations."
+  echo
+  printf '| seed | case | host |'
+  for b in "${BINS[@]}"; do printf ' %s |' "${b%%|*}"; done
+  echo
+  printf '|---|---|---|'
+  for b in "${BINS[@]}"; do printf -- '---|'; done
+  echo
+} >"$SUMMARY"
+
+# ---------------------------------------------------------------- runs
+echo "== runs: ${#BINS[@]} binaries x ${#CASES[@]} cases x seeds ($SEEDS), $EPOCHS epochs"
+n=0
+for seed in $SEEDS; do
+  for c in "${CASES[@]}"; do
+    n=$((n + 1))
+    args="$c --epochs $EPOCHS --seed $seed"
+    mname="$(mode_name "$c")"
+    opt=sgd
+    [[ "$c" == *momentum* ]] && opt=momentum
+    hostout="$LOG/$n-host.txt"
+    "$PDMM" train $args >"$hostout" 2>/dev/null
+    hhash="$(field "$hostout" 'weights hash ')"
+    echo "-- seed $seed: $c  (host $hhash)"
+    row="| $seed | \`$c\` | \`$hhash\` |"
+    report_categories "$LOG/report-$opt.csv" "$mname" >"$LOG/$n-report-categories.txt"
+    refcats=""
+    for b in "${BINS[@]}"; do
+      label="${b%%|*}"
+      cmd="${b#*|}"
+      o="$LOG/$n-$label.txt"
+      ok=1
+      rc=0
+      $cmd $args >"$o" 2>"$o.err" || rc=$?
+      if [ $rc -ne 0 ]; then
+        fail "$label: exit status $rc ($(tail -n 1 "$o.err"))"
+        row="$row FAIL |"
+        continue
+      fi
+      h="$(field "$o" 'weights hash ')"
+      [ "$h" = "$hhash" ] || { fail "$label: weights hash $h, host $hhash"; ok=0; }
+      [ "$(totals "$o")" = "$(totals "$hostout")" ] ||
+        { fail "$label: '$(totals "$o")' vs host '$(totals "$hostout")'"; ok=0; }
+      [ "$(accuracy "$o")" = "$(accuracy "$hostout")" ] ||
+        { fail "$label: '$(accuracy "$o")' vs host '$(accuracy "$hostout")'"; ok=0; }
+      categories "$o" | grep -v '^peak ' >"$o.cats"
+      if ! diff -q "$o.cats" "$LOG/$n-report-categories.txt" >/dev/null; then
+        fail "$label: per-category bytes differ from pdmm report ($mname):"
+        diff "$o.cats" "$LOG/$n-report-categories.txt" | sed 's/^/      /'
+        ok=0
+      fi
+      cats="$(categories "$o")"
+      if [ -z "$refcats" ]; then refcats="$cats"; elif [ "$cats" != "$refcats" ]; then
+        fail "$label: memory report differs from the x86_64 board program's"; ok=0
+      fi
+      grep -q 'training steps 0 (0 B)' "$o" || { fail "$label: heap allocations during training: $(grep '^heap allocations' "$o")"; ok=0; }
+      if [ $ok = 1 ]; then row="$row ok |"; else row="$row **FAIL** \`$h\` |"; fi
+    done
+    echo "$row" >>"$SUMMARY"
+    echo "   $row"
+  done
+done
+
+# CSV input: the same file through the host's CSVLoader and the board's fopen/fgets parser.
+echo "-- CSV: --data Data/digits.csv --epochs 1 --seed 3"
+"$PDMM" train --data Data/digits.csv --epochs 1 --seed 3 >"$LOG/csv-host.txt" 2>/dev/null
+chash="$(field "$LOG/csv-host.txt" 'weights hash ')"
+row="| 3 | \`--data Data/digits.csv --epochs 1\` | \`$chash\` |"
+for b in "${BINS[@]}"; do
+  label="${b%%|*}"; cmd="${b#*|}"
+  o="$LOG/csv-$label.txt"
+  if $cmd --data Data/digits.csv --epochs 1 --seed 3 >"$o" 2>/dev/null && [ "$(field "$o" 'weights hash ')" = "$chash" ]; then
+    row="$row ok |"
+  else
+    fail "$label: CSV run: $(field "$o" 'weights hash ') vs host $chash"; row="$row **FAIL** |"
+  fi
+done
+echo "$row" >>"$SUMMARY"
+echo "   $row"
+
+# A budget that does not fit: both refuse with the same message (exit 2).
+echo "-- budget too small: --mode bp --budget 150KiB"
+hmsg="$("$PDMM" train --mode bp --budget 150KiB --epochs 1 2>&1 >/dev/null | sed 's/^pdmm: //')" || true
+for b in "${BINS[@]}"; do
+  label="${b%%|*}"; cmd="${b#*|}"
+  set +e
+  bmsg="$($cmd --mode bp --budget 150KiB --epochs 1 2>&1 >/dev/null | sed 's/^pdmm-board: //')"
+  rc=${PIPESTATUS[0]}
+  set -e
+  [ "$rc" = 2 ] || fail "$label: budget error: exit status $rc, expected 2"
+  [ "$bmsg" = "$hmsg" ] || fail "$label: budget error '$bmsg' vs host '$hmsg'"
+done
+echo "   host: $hmsg"
+
+# ---------------------------------------------------------------- sizes, build times, RSS
+{
+  echo
+  echo "## Binaries"
+  echo
+  echo "| binary | bytes (stripped) | build time |"
+  echo "|---|---:|---:|"
+  for v in "${VARIANTS[@]}"; do
+    IFS='|' read -r name _ _ _ _ _ <<<"$v"
+    bt="$(awk -v n="pdmm-board-$name" '$1 == n {print $2 " s"}' "$OUT/build-times.txt" 2>/dev/null | tail -n 1)"
+    echo "| pdmm-board-$name | $(stat -c %s "$OUT/pdmm-board-$name") | ${bt:--} |"
+    echo "| pdmm-board-$name-static | $(stat -c %s "$OUT/pdmm-board-$name-static") | (same build) |"
+  done
+} >>"$SUMMARY"
+
+if [ -x /usr/bin/time ]; then
+  {
+    echo
+    echo "## Peak RSS, bp, $EPOCHS epochs, seed 1 (\`/usr/bin/time -f %M\`)"
+    echo
+    echo "Under qemu-user the RSS is the emulator's process (translator, code cache, guest memory);"
+    echo "\`--help\` (no data, no training) is the baseline of the same command."
+    echo
+    echo "| binary | arena budget (plan) | static arena buffer | heap peak live | peak RSS | RSS of \`--help\` | difference |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+  } >>"$SUMMARY"
+  for b in "${BINS[@]}"; do
+    label="${b%%|*}"; cmd="${b#*|}"
+    o="$LOG/rss-$label.txt"
+    /usr/bin/time -f '%M' -o "$o.rss" $cmd --mode bp --epochs "$EPOCHS" --seed 1 >"$o" 2>/dev/null
+    /usr/bin/time -f '%M' -o "$o.rss0" $cmd --help >/dev/null 2>&1
+    r=$(tail -n 1 "$o.rss"); r0=$(tail -n 1 "$o.rss0")
+    budget="$(sed -n 's/^arena: static buffer \([0-9]*\) B, budget \([0-9]*\) B/\2/p' "$o")"
+    buffer="$(sed -n 's/^arena: static buffer \([0-9]*\) B.*/\1/p' "$o")"
+    heap="$(sed -n 's/^heap peak live \([0-9]*\) B.*/\1/p' "$o")"
+    echo "| $label | $budget B | $buffer B (.bss) | $heap B | $r KiB | $r0 KiB | $((r - r0)) KiB |" >>"$SUMMARY"
+  done
+else
+  echo "(no /usr/bin/time: apt-get install -y time for the RSS table)" >>"$SUMMARY"
+fi
+
+echo
+cat "$SUMMARY"
+echo
+if [ "$fails" -ne 0 ]; then
+  echo "check.sh: $fails FAILURES (logs in $LOG)"
+  exit 1
+fi
+echo "check.sh: all binaries bit-exact with the host (logs in $LOG)"
