@@ -2,26 +2,30 @@
  * q16_update.c -- SGD weight updates with stochastic rounding (SR).
  *
  * Learning rates are Q0.32 (lr = lr_q32 / 2^32). For a q16 value g the
- * product (int64)g * lr_q32 is exact and SR(lr * g) = q16_shift_sr(product,
- * 32, bits): floor(product / 2^32) plus 1 with probability equal to the
- * fraction (compared with 32 random bits, so the expectation is exact:
- * SR is unbiased). Random bits are counter-based: element i of a call uses
- * q16_rng_u32(seed, counter + i) (the fused outer update and momentum use
- * the offsets documented in q16.h), so results are identical on every
- * architecture and independent of how the work is vectorised.
+ * product (int64)g * lr_q32 is exact and SR(lr * g) is what
+ * q16_shift_sr(product, 32, bits) returns: floor(product / 2^32) plus 1 when
+ * the 32 fraction bits exceed the random bits, i.e. with probability equal to
+ * the fraction, so the expectation is exact (SR is unbiased). Random bits are
+ * counter-based: element i of a call uses q16_rng_u32(seed, counter + i) (the
+ * fused outer update and momentum use the offsets documented in q16.h), so
+ * results are identical on every architecture and independent of how the
+ * loops are vectorised. The generator and the SR step are inlined here (same
+ * formulas) so that the loops vectorise; the tests compare every result with
+ * a model that calls q16_rng_u32.
  *
  * Each updated value is computed as w - d with the exact integer d and
  * saturated once (counted in *sat). |lr * g| < |g|, so SR(lr * g) itself
  * never leaves the q16 range.
  *
  * The fused outer update sums s = sum_b dY[b][i] * X[b][j] exactly (Q32.32)
- * and needs SR(s * lr_q32 / 2^48). The product s * lr_q32 can need up to
- * 126 bits, so it is formed exactly in two uint64_t halves (s split into
- * 32-bit limbs, each limb times lr_q32 is exact in 64 bits; no __int128).
- * Overflow of s itself is handled EXACTLY (not saturated): a cheap pre-pass
- * bounds batch * max|dY| * max|X|; if the int64 row sums in `scratch` could
- * overflow, the call falls back to a 128-bit accumulation per weight (slower,
- * but only reachable with huge values and large batches).
+ * and needs SR(s * lr_q32 / 2^48). s * lr_q32 can need up to 95 bits, so it
+ * is formed exactly without 128-bit types: s = sh * 2^32 + sl, and
+ * s * lr = (sh * lr + floor(sl * lr / 2^32)) * 2^32 + (sl * lr mod 2^32),
+ * every term exact in 64 bits. Overflow of s itself is handled EXACTLY (not
+ * saturated): a cheap pre-pass bounds batch * max|dY| * max|X|; if the int64
+ * row sums in `scratch` could overflow, the call falls back to a 128-bit
+ * accumulation per weight in two uint64_t halves (slower, but only reachable
+ * with huge values and large batches).
  *
  * Aliasing: no output may overlap any input or another output
  * (Q16_ERR_OVERLAP), including exact aliasing.
@@ -32,44 +36,67 @@
 /* |d| is clamped to this before w - d: any |d| >= 2^40 saturates w anyway. */
 #define Q16U_D_LIMIT ((int64_t)1 << 40)
 
-/** sat(w - d) for |d| <= 2^40 + 1. */
-static q16_t q16u_sub_sat(q16_t w, int64_t d, uint64_t *nsat) {
-    int64_t r = (int64_t)w - d;
-    if (r > (int64_t)Q16_MAX) { *nsat += 1; return Q16_MAX; }
-    if (r < (int64_t)Q16_MIN) { *nsat += 1; return Q16_MIN; }
-    return (q16_t)r;
+/**
+ * The counter-based generator, inlined so that the update loops vectorise.
+ * It MUST stay identical to q16_rng_u32 in q16_random.c (the KernelTests
+ * models draw their bits from q16_rng_u32 and compare every result).
+ */
+Q16_INLINE uint32_t q16u_rng(uint64_t seed, uint64_t counter) {
+    uint64_t z = seed * 0x9E3779B97F4A7C15ull + counter * 0xD1B54A32D192ED03ull + 0x632BE59BD9B4E019ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (uint32_t)(z >> 32);
 }
 
-/** sat(a + b) for q16 a, b. */
-static q16_t q16u_add_sat(q16_t a, q16_t b, uint64_t *nsat) {
-    int64_t r = (int64_t)a + (int64_t)b;
-    if (r > (int64_t)Q16_MAX) { *nsat += 1; return Q16_MAX; }
-    if (r < (int64_t)Q16_MIN) { *nsat += 1; return Q16_MIN; }
-    return (q16_t)r;
+/** sat(r) to q16, counting a clamp in *nsat (branch-free, vectorisable). */
+Q16_INLINE q16_t q16u_sat(int64_t r, uint64_t *nsat) {
+    int hi = r > (int64_t)Q16_MAX, lo = r < (int64_t)Q16_MIN;
+    *nsat += (uint64_t)(hi | lo);
+    return (q16_t)(hi ? (int64_t)Q16_MAX : lo ? (int64_t)Q16_MIN : r);
 }
 
-/** SR(lr * g) for a q16 g: exact product, stochastic shift by 32 (never saturates). */
-static int64_t q16u_sr_lr(q16_t g, uint32_t lr_q32, uint32_t rnd) {
-    return (int64_t)q16_shift_sr((int64_t)g * (int64_t)lr_q32, 32u, rnd, NULL);
+/** floor(v / 2^s) for 0 < s < 64 without shifting a negative value. */
+Q16_INLINE int64_t q16u_floor_shift(int64_t v, unsigned s) {
+    return (int64_t)(((uint64_t)v ^ 0x8000000000000000ull) >> s) - (int64_t)(0x8000000000000000ull >> s);
 }
 
 /**
- * SR(S * L / 2^shift) for a 128-bit two's complement S = (hi:lo) with
- * |S| < 2^95, L = lr_q32, shift in [32, 63]: floor of the exact quotient plus
- * 1 when the top 32 bits of the fraction exceed rnd (the q16_shift_sr rule),
- * clamped to [-2^40, 2^40] (+1).
+ * SR(s * L / 2^32) (extra16 = 0) or SR(s * L / 2^48) (extra16 = 1) for an int64 s
+ * and L = lr_q32: the floor of the exact quotient, plus 1 when the top 32 bits
+ * of the fraction exceed rnd (the q16_shift_sr rule). Exact without 128-bit
+ * types: s = sh * 2^32 + sl, so s * L = R * 2^32 + (sl * L mod 2^32) with
+ * R = sh * L + floor(sl * L / 2^32) = floor(s * L / 2^32), which fits int64.
  */
-static int64_t q16u_sr_mul128(uint64_t hi, uint64_t lo, uint32_t L, unsigned shift, uint32_t rnd) {
+Q16_INLINE int64_t q16u_sr_mul(int64_t s, uint32_t L, int extra16, uint32_t rnd) {
+    int64_t sh = q16u_floor_shift(s, 32);                 /* in [-2^31, 2^31) */
+    uint64_t pl = ((uint64_t)s & 0xFFFFFFFFu) * (uint64_t)L; /* < 2^64 */
+    int64_t R = sh * (int64_t)L + (int64_t)(pl >> 32);    /* |R| < 2^63: no overflow */
+    uint32_t lo32 = (uint32_t)(pl & 0xFFFFFFFFu);
+    if (!extra16) return R + (int64_t)(lo32 > rnd);
+    {
+        uint32_t frac = (uint32_t)(((uint64_t)R & 0xFFFFu) << 16) | (lo32 >> 16); /* top 32 of 48 bits */
+        return q16u_floor_shift(R, 16) + (int64_t)(frac > rnd);
+    }
+}
+
+/**
+ * SR(S * L / 2^48) for a 128-bit two's complement S = (hi:lo) with |S| < 2^95
+ * (the overflow fallback of the fused update), same rule as q16u_sr_mul,
+ * clamped to [-2^40, 2^40] (+1): any larger step saturates w anyway.
+ */
+static int64_t q16u_sr_mul128(uint64_t hi, uint64_t lo, uint32_t L, uint32_t rnd) {
+    const unsigned shift = 48u;
     /* T = S * L mod 2^128; exact as a signed value since |S * L| < 2^127. */
     uint64_t p0 = (lo & 0xFFFFFFFFu) * (uint64_t)L;
     uint64_t p1 = (lo >> 32) * (uint64_t)L;
     uint64_t t_lo = p0 + (p1 << 32);
     uint64_t t_hi = hi * (uint64_t)L + (p1 >> 32) + (uint64_t)(t_lo < p0);
-    /* floor(T / 2^shift): 128-bit arithmetic shift, done on unsigned halves */
+    /* floor(T / 2^48): 128-bit arithmetic shift, done on unsigned halves */
     uint64_t sign = (t_hi >> 63) ? ~(uint64_t)0 : 0u;
     uint64_t q_lo = (t_lo >> shift) | (t_hi << (64u - shift));
     uint64_t q_hi = (t_hi >> shift) | (sign << (64u - shift));
-    uint32_t frac32 = (uint32_t)(t_lo >> (shift - 32u)); /* top 32 of the shift-bit fraction */
+    uint32_t frac32 = (uint32_t)((t_lo >> (shift - 32u)) & 0xFFFFFFFFu); /* top 32 of the fraction */
     int64_t q;
     if (q_hi == ((q_lo >> 63) ? ~(uint64_t)0 : 0u)) {
         /* fits int64: the two's complement value of q_lo, without an out-of-range conversion */
@@ -82,20 +109,36 @@ static int64_t q16u_sr_mul128(uint64_t hi, uint64_t lo, uint32_t L, unsigned shi
     return q + (int64_t)(frac32 > rnd);
 }
 
-q16_status q16_update_sr(q16_t *w, const q16_t *g, uint32_t lr_q32, int n, uint64_t seed, uint64_t counter,
-                         uint64_t *sat) {
+/* ------------------------------------------------------------------ */
+/* q16_update_sr                                                        */
+/* ------------------------------------------------------------------ */
+
+Q16_MV static uint64_t q16u_sr_loop(q16_t *Q16_RESTRICT w, const q16_t *Q16_RESTRICT g, uint32_t lr_q32, int n,
+                                    uint64_t seed, uint64_t counter) {
     uint64_t nsat = 0;
     int i;
+    for (i = 0; i < n; i++) {
+        /* |g * lr| < |g|, so d is within the q16 range */
+        int64_t d = q16u_sr_mul(g[i], lr_q32, 0, q16u_rng(seed, counter + (uint64_t)i));
+        w[i] = q16u_sat((int64_t)w[i] - d, &nsat);
+    }
+    return nsat;
+}
+
+q16_status q16_update_sr(q16_t *w, const q16_t *g, uint32_t lr_q32, int n, uint64_t seed, uint64_t counter,
+                         uint64_t *sat) {
+    uint64_t nsat;
     if (w == NULL || g == NULL) return Q16_ERR_NULL;
     if (n <= 0) return Q16_ERR_SIZE;
     if (q16i_overlap(w, Q16I_BYTES(n), g, Q16I_BYTES(n))) return Q16_ERR_OVERLAP;
-    for (i = 0; i < n; i++) {
-        int64_t d = q16u_sr_lr(g[i], lr_q32, q16_rng_u32(seed, counter + (uint64_t)i));
-        w[i] = q16u_sub_sat(w[i], d, &nsat);
-    }
+    nsat = q16u_sr_loop(w, g, lr_q32, n, seed, counter);
     if (sat) *sat += nsat;
     return Q16_OK;
 }
+
+/* ------------------------------------------------------------------ */
+/* q16_update_outer_sr                                                  */
+/* ------------------------------------------------------------------ */
 
 size_t q16_update_outer_sr_buffer_size(int n) {
     if (n <= 0 || (size_t)n > SIZE_MAX / sizeof(int64_t)) return 0;
@@ -103,7 +146,7 @@ size_t q16_update_outer_sr_buffer_size(int n) {
 }
 
 /* max |x[i]| (|Q16_MIN| = 2^31 representable). */
-static uint32_t q16u_maxabs(const q16_t *x, size_t n) {
+Q16_MV static uint32_t q16u_maxabs(const q16_t *Q16_RESTRICT x, size_t n) {
     uint32_t mx = 0;
     size_t i;
     for (i = 0; i < n; i++) {
@@ -115,12 +158,69 @@ static uint32_t q16u_maxabs(const q16_t *x, size_t n) {
     return mx;
 }
 
+/*
+ * Row i of the fused update when int64 row sums cannot overflow:
+ * s[j] = sum_b dY[b][i] * X[b][j] in the int64 scratch (rows of X with
+ * dY[b][i] == 0 are skipped, the others are added four at a time), then
+ * W[i][j] -= SR(lr * s[j]).
+ */
+Q16_MV static uint64_t q16u_outer_row(q16_t *Q16_RESTRICT Wi, int64_t *Q16_RESTRICT s,
+                                      const q16_t *Q16_RESTRICT dY, const q16_t *Q16_RESTRICT X, uint32_t lr_q32,
+                                      int batch, int m, int n, int i, uint64_t seed, uint64_t cbase) {
+    uint64_t nsat = 0;
+    int64_t dv[4];
+    const q16_t *xr[4];
+    int b, j, cnt = 0;
+    for (j = 0; j < n; j++) s[j] = 0;
+    for (b = 0; b < batch; b++) {
+        int64_t dy = dY[(size_t)b * (size_t)m + (size_t)i];
+        if (dy == 0) continue; /* ReLU-masked gradients are often exactly 0 */
+        dv[cnt] = dy;
+        xr[cnt] = X + (size_t)b * (size_t)n;
+        if (++cnt == 4) {
+            const q16_t *Q16_RESTRICT x0 = xr[0], *Q16_RESTRICT x1 = xr[1];
+            const q16_t *Q16_RESTRICT x2 = xr[2], *Q16_RESTRICT x3 = xr[3];
+            const int64_t d0 = dv[0], d1 = dv[1], d2 = dv[2], d3 = dv[3];
+            for (j = 0; j < n; j++)
+                s[j] += d0 * (int64_t)x0[j] + d1 * (int64_t)x1[j] + d2 * (int64_t)x2[j] + d3 * (int64_t)x3[j];
+            cnt = 0;
+        }
+    }
+    for (b = 0; b < cnt; b++) {
+        const q16_t *Q16_RESTRICT x0 = xr[b];
+        const int64_t d0 = dv[b];
+        for (j = 0; j < n; j++) s[j] += d0 * (int64_t)x0[j];
+    }
+    for (j = 0; j < n; j++) {
+        int64_t d = q16u_sr_mul(s[j], lr_q32, 1, q16u_rng(seed, cbase + (uint64_t)j)); /* |d| < 2^47 */
+        Wi[j] = q16u_sat((int64_t)Wi[j] - d, &nsat);
+    }
+    return nsat;
+}
+
+/* Row i of the fused update with exact 128-bit sums (int64 could overflow). */
+static uint64_t q16u_outer_row128(q16_t *Wi, const q16_t *dY, const q16_t *X, uint32_t lr_q32, int batch, int m,
+                                  int n, int i, uint64_t seed, uint64_t cbase) {
+    uint64_t nsat = 0;
+    int b, j;
+    for (j = 0; j < n; j++) {
+        q16i_acc128 acc = {0u, 0u};
+        int64_t d;
+        for (b = 0; b < batch; b++)
+            q16i_acc_add(&acc, (int64_t)dY[(size_t)b * (size_t)m + (size_t)i] *
+                                   (int64_t)X[(size_t)b * (size_t)n + (size_t)j]);
+        d = q16u_sr_mul128(acc.hi, acc.lo, lr_q32, q16u_rng(seed, cbase + (uint64_t)j));
+        Wi[j] = q16u_sat((int64_t)Wi[j] - d, &nsat);
+    }
+    return nsat;
+}
+
 q16_status q16_update_outer_sr(q16_t *W, q16_t *bias, int64_t *scratch, const q16_t *dY, const q16_t *X,
                                uint32_t lr_q32, int batch, int m, int n, uint64_t seed, uint64_t counter,
                                uint64_t *sat) {
     uint64_t nsat = 0, prod;
     size_t wb, sb, yb, xb, bb;
-    int i, j, b, fast;
+    int i, b, fast;
     if (W == NULL || scratch == NULL || dY == NULL || X == NULL) return Q16_ERR_NULL;
     if (batch <= 0 || m <= 0 || n <= 0) return Q16_ERR_SIZE;
     if (!q16i_mul_fits(batch, m) || !q16i_mul_fits(batch, n) || !q16i_mul_fits(m, n)) return Q16_ERR_SIZE;
@@ -136,7 +236,7 @@ q16_status q16_update_outer_sr(q16_t *W, q16_t *bias, int64_t *scratch, const q1
         q16i_overlap(scratch, sb, X, xb))
         return Q16_ERR_OVERLAP;
 
-    /* Can every partial row sum be held in int64? (same bound as the GEMMs) */
+    /* Can every partial row sum be held in int64? (the GEMMs' bound) */
     prod = (uint64_t)q16u_maxabs(dY, (size_t)batch * (size_t)m) *
            (uint64_t)q16u_maxabs(X, (size_t)batch * (size_t)n);
     fast = prod == 0 || (uint64_t)batch <= (uint64_t)INT64_MAX / prod;
@@ -144,32 +244,8 @@ q16_status q16_update_outer_sr(q16_t *W, q16_t *bias, int64_t *scratch, const q1
     for (i = 0; i < m; i++) {
         q16_t *Wi = W + (size_t)i * (size_t)n;
         const uint64_t cbase = counter + (uint64_t)i * (uint64_t)n;
-        if (fast) {
-            int64_t *s = scratch;
-            for (j = 0; j < n; j++) s[j] = 0;
-            for (b = 0; b < batch; b++) {
-                const int64_t dy = dY[(size_t)b * (size_t)m + (size_t)i];
-                const q16_t *xr = X + (size_t)b * (size_t)n;
-                if (dy == 0) continue; /* ReLU-masked gradients are often exactly 0 */
-                for (j = 0; j < n; j++) s[j] += dy * (int64_t)xr[j];
-            }
-            for (j = 0; j < n; j++) {
-                int64_t sj = s[j];
-                int64_t d = q16u_sr_mul128(sj < 0 ? ~(uint64_t)0 : 0u, (uint64_t)sj, lr_q32, 48u,
-                                           q16_rng_u32(seed, cbase + (uint64_t)j));
-                Wi[j] = q16u_sub_sat(Wi[j], d, &nsat);
-            }
-        } else {
-            for (j = 0; j < n; j++) {
-                q16i_acc128 acc = {0u, 0u};
-                int64_t d;
-                for (b = 0; b < batch; b++)
-                    q16i_acc_add(&acc, (int64_t)dY[(size_t)b * (size_t)m + (size_t)i] *
-                                           (int64_t)X[(size_t)b * (size_t)n + (size_t)j]);
-                d = q16u_sr_mul128(acc.hi, acc.lo, lr_q32, 48u, q16_rng_u32(seed, cbase + (uint64_t)j));
-                Wi[j] = q16u_sub_sat(Wi[j], d, &nsat);
-            }
-        }
+        nsat += fast ? q16u_outer_row(Wi, scratch, dY, X, lr_q32, batch, m, n, i, seed, cbase)
+                     : q16u_outer_row128(Wi, dY, X, lr_q32, batch, m, n, i, seed, cbase);
     }
     if (bias) {
         const uint64_t cbase = counter + (uint64_t)m * (uint64_t)n;
@@ -177,32 +253,46 @@ q16_status q16_update_outer_sr(q16_t *W, q16_t *bias, int64_t *scratch, const q1
             int64_t s = 0; /* |s| <= batch * 2^31 < 2^62 */
             int64_t d;
             for (b = 0; b < batch; b++) s += dY[(size_t)b * (size_t)m + (size_t)i];
-            d = q16u_sr_mul128(s < 0 ? ~(uint64_t)0 : 0u, (uint64_t)s, lr_q32, 32u,
-                               q16_rng_u32(seed, cbase + (uint64_t)i));
-            bias[i] = q16u_sub_sat(bias[i], d, &nsat);
+            d = q16u_sr_mul(s, lr_q32, 0, q16u_rng(seed, cbase + (uint64_t)i)); /* |d| < 2^62 */
+            if (d > Q16U_D_LIMIT) d = Q16U_D_LIMIT;
+            if (d < -Q16U_D_LIMIT) d = -Q16U_D_LIMIT;
+            bias[i] = q16u_sat((int64_t)bias[i] - d, &nsat);
         }
     }
     if (sat) *sat += nsat;
     return Q16_OK;
 }
 
-q16_status q16_update_momentum_sr(q16_t *w, q16_t *v, const q16_t *g, uint32_t mu_q32, uint32_t lr_q32, int n,
-                                  uint64_t seed, uint64_t counter, uint64_t *sat) {
+/* ------------------------------------------------------------------ */
+/* q16_update_momentum_sr                                               */
+/* ------------------------------------------------------------------ */
+
+Q16_MV static uint64_t q16u_momentum_loop(q16_t *Q16_RESTRICT w, q16_t *Q16_RESTRICT v, const q16_t *Q16_RESTRICT g,
+                                          uint32_t mu_q32, uint32_t lr_q32, int n, uint64_t seed,
+                                          uint64_t counter) {
     uint64_t nsat = 0;
     int i;
+    for (i = 0; i < n; i++) {
+        /* |mu * v| < |v|: SR(mu * v) is within the q16 range */
+        int64_t mv = q16u_sr_mul(v[i], mu_q32, 0, q16u_rng(seed, counter + (uint64_t)i));
+        q16_t vi = q16u_sat(mv + (int64_t)g[i], &nsat);
+        int64_t d = q16u_sr_mul(vi, lr_q32, 0, q16u_rng(seed, counter + (uint64_t)n + (uint64_t)i));
+        v[i] = vi;
+        w[i] = q16u_sat((int64_t)w[i] - d, &nsat);
+    }
+    return nsat;
+}
+
+q16_status q16_update_momentum_sr(q16_t *w, q16_t *v, const q16_t *g, uint32_t mu_q32, uint32_t lr_q32, int n,
+                                  uint64_t seed, uint64_t counter, uint64_t *sat) {
+    uint64_t nsat;
     size_t nb;
     if (w == NULL || v == NULL || g == NULL) return Q16_ERR_NULL;
     if (n <= 0) return Q16_ERR_SIZE;
     nb = Q16I_BYTES(n);
     if (q16i_overlap(w, nb, v, nb) || q16i_overlap(w, nb, g, nb) || q16i_overlap(v, nb, g, nb))
         return Q16_ERR_OVERLAP;
-    for (i = 0; i < n; i++) {
-        int64_t mv = q16u_sr_lr(v[i], mu_q32, q16_rng_u32(seed, counter + (uint64_t)i));
-        q16_t vi = q16u_add_sat((q16_t)mv, g[i], &nsat);
-        int64_t d = q16u_sr_lr(vi, lr_q32, q16_rng_u32(seed, counter + (uint64_t)n + (uint64_t)i));
-        v[i] = vi;
-        w[i] = q16u_sub_sat(w[i], d, &nsat);
-    }
+    nsat = q16u_momentum_loop(w, v, g, mu_q32, lr_q32, n, seed, counter);
     if (sat) *sat += nsat;
     return Q16_OK;
 }

@@ -15,7 +15,7 @@
 #      - every category's planned and measured bytes (against `pdmm report`,
 #        whose plan is the same analytic plan and whose measurement runs real
 #        steps, and against the host-built board program line by line),
-#      - zero heap allocations during training steps;
+#      - zero heap allocations during training steps (and evaluation passes);
 #    plus a CSV run (Data/digits.csv) and a budget that does not fit (same error);
 # 3. measures peak RSS under qemu (/usr/bin/time) and writes a summary
 #    (sizes, build times, hashes, RSS) to $OUT/check-summary.md.
@@ -193,7 +193,7 @@ for seed in $SEEDS; do
       if [ -z "$refcats" ]; then refcats="$cats"; elif [ "$cats" != "$refcats" ]; then
         fail "$label: memory report differs from the x86_64 board program's"; ok=0
       fi
-      grep -q 'training steps 0 (0 B)' "$o" || { fail "$label: heap allocations during training: $(grep '^heap allocations' "$o")"; ok=0; }
+      grep -q 'training steps 0 (0 B), evaluation 0 (0 B)' "$o" || { fail "$label: heap allocations during training: $(grep '^heap allocations' "$o")"; ok=0; }
       if [ $ok = 1 ]; then row="$row ok |"; else row="$row **FAIL** \`$h\` |"; fi
     done
     echo "$row" >>"$SUMMARY"

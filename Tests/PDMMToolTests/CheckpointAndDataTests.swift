@@ -1,0 +1,187 @@
+import Foundation
+import PDMMEngine
+import PDMMHost
+import XCTest
+
+final class CheckpointAndDataTests: XCTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "pdmm-ck-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        CheckpointFile.crashAfterBytes = nil
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    func run(_ args: [String]) -> (code: Int32, out: String, err: String) {
+        var out = "", err = ""
+        let tool = Tool(out: { out += $0 + "\n" }, err: { err += $0 + "\n" })
+        return (tool.run(args), out, err)
+    }
+
+    func hash(_ s: String) -> String? {
+        s.split(separator: "\n").first { $0.hasPrefix("weights hash") }.map(String.init)
+    }
+
+    func smallCheckpoint(seed: UInt64 = 1) throws -> Checkpoint {
+        let model = Model(shape: try NetworkShape(widths: [4, 6, 3]), seed: seed)
+        let t = try Trainer(model: model, batch: 2, mode: .bp, optimizer: .momentum(mu: 0.5),
+                            options: TrainingOptions(learningRate: 0.1, seed: seed), budget: 1 << 16)
+        t.beginStage(0)
+        let f: [Int32] = [1 << 16, 0, 2 << 16, -(1 << 16), 0, 1 << 15, 3 << 16, 1]
+        _ = t.step(features: f, labels: [0, 2], rows: 2)
+        return t.checkpoint(epochsDone: 1)
+    }
+
+    func testResumeEqualsUninterruptedBitForBit() throws {
+        for extra in [["--mode", "bp"], ["--mode", "blockwise", "--k", "2", "--optimizer", "momentum"],
+                      ["--mode", "local", "--k", "2", "--optimizer", "riemannian"]] {
+            let full = run(["train", "--epochs", "3"] + extra)
+            XCTAssertEqual(full.code, 0, full.err)
+            let path = dir + "/run.ckpt"
+            let cut = run(["train", "--epochs", "3", "--save", path, "--stop-after", "2"] + extra)
+            XCTAssertEqual(cut.code, 3, cut.err)
+            let resumed = run(["train", "--epochs", "3", "--resume", path])
+            XCTAssertEqual(resumed.code, 0, resumed.err)
+            XCTAssertNotNil(hash(full.out))
+            XCTAssertEqual(hash(resumed.out), hash(full.out), "\(extra)")
+        }
+    }
+
+    func testRoundTripAndEval() throws {
+        let c = try smallCheckpoint()
+        XCTAssertEqual(try Checkpoint.decode(c.encode()), c)
+        let path = dir + "/m.ckpt"
+        XCTAssertEqual(run(["train", "--epochs", "2", "--save", path]).code, 0)
+        let e = run(["eval", "--model", path])
+        XCTAssertEqual(e.code, 0, e.err)
+        XCTAssertTrue(e.out.contains("on the built-in data's test split (seed 1, 360 samples)"), e.out)
+    }
+
+    func testSaveKilledAtEveryByteLeavesTheOldCheckpointLoadable() throws {
+        let path = dir + "/a.ckpt"
+        let old = try smallCheckpoint(seed: 1)
+        try CheckpointFile.save(old, to: path)
+        let new = try smallCheckpoint(seed: 2)
+        let size = new.encode().count
+        for cut in 0..<size {
+            CheckpointFile.crashAfterBytes = cut
+            try CheckpointFile.save(new, to: path)
+            XCTAssertEqual(try CheckpointFile.load(path), old, "crash after \(cut) bytes")
+        }
+        CheckpointFile.crashAfterBytes = nil
+        try CheckpointFile.save(new, to: path)
+        XCTAssertEqual(try CheckpointFile.load(path), new)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path + ".tmp"))
+    }
+
+    func testEveryTruncationIsAClearError() throws {
+        let bytes = try smallCheckpoint().encode()
+        for n in 0..<bytes.count {
+            XCTAssertThrowsError(try Checkpoint.decode(Array(bytes[0..<n]))) { e in
+                let m = (e as! CheckpointError).message
+                XCTAssertTrue(m.hasPrefix("checkpoint truncated") || m.hasPrefix("checkpoint CRC mismatch")
+                              || m == "not a PDMM checkpoint (wrong magic)", "\(n): \(m)")
+            }
+        }
+    }
+
+    /// Malformed inputs, each with its expected message.
+    func testMalformedInputTable() throws {
+        let good = try smallCheckpoint().encode()
+        func withCRC(_ b: [UInt8]) -> [UInt8] {
+            var c = Array(b[0..<(b.count - 4)])
+            let crc = CRC32.checksum(c, count: c.count)
+            for s in 0..<4 { c.append(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(s)))) }
+            return c
+        }
+        func patched(_ at: Int, _ v: UInt32) -> [UInt8] {
+            var b = good
+            for s in 0..<4 { b[at + s] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(s))) }
+            return withCRC(b)
+        }
+        var flipped = good
+        flipped[40] ^= 1
+        let checkpoints: [([UInt8], String)] = [
+            ([], "checkpoint truncated: needs at least 20 bytes, has 0"),
+            (Array("NOTACKPT________________".utf8), "not a PDMM checkpoint (wrong magic)"),
+            (patched(8, 2), "checkpoint format version 2 is newer than this program's (1)"),
+            (patched(12, 8), "checkpoint holds Q24.8 values, this program reads Q16.16"),
+            (patched(16, 0), "checkpoint is corrupt: layer count 0"),
+            (patched(16, 1 << 30), "checkpoint is corrupt: layer count 1073741824"),
+            (patched(20, 0), "checkpoint is corrupt: width 0"),
+            (patched(32, 9), "checkpoint is corrupt: mode code 9"),
+            (patched(40, 7), "checkpoint is corrupt: optimizer code 7"),
+        ]
+        for (b, m) in checkpoints {
+            XCTAssertThrowsError(try Checkpoint.decode(b)) { e in XCTAssertEqual((e as! CheckpointError).message, m) }
+        }
+        XCTAssertThrowsError(try Checkpoint.decode(flipped)) { e in
+            XCTAssertTrue((e as! CheckpointError).message.hasPrefix("checkpoint CRC mismatch"))
+        }
+        // A header asking for 2^30 model words is refused before anything is allocated.
+        // Rewrite the optimizer-word count (the last count before the CRC) to 2^30.
+        var huge = Array(good[0..<(good.count - 4)])
+        let lastCount = huge.count - 4 * (try smallCheckpoint().optimizerState.count) - 4
+        for s in 0..<4 { huge[lastCount + s] = UInt8(truncatingIfNeeded: UInt32(1 << 30) >> (8 * UInt32(s))) }
+        XCTAssertThrowsError(try Checkpoint.decode(withCRC(huge + [0, 0, 0, 0]))) { e in
+            XCTAssertTrue((e as! CheckpointError).message.hasPrefix("checkpoint truncated"), "\(e)")
+        }
+
+        let csvs: [(String, String)] = [
+            ("", "empty file (no data rows)"),
+            ("\n\n  \n", "empty file (no data rows)"),
+            ("a,b,label\n", "header only, no data rows"),
+            ("1\n2\n", "need at least 2 columns (features and a label), got 1"),
+            ("1,2,0\n1,2\n", "line 2: expected 3 fields, found 2"),
+            ("1,2,0\n1,x,1\n", "line 2, column 2: 'x' is not a number"),
+            ("1,2,0\n1,nan,1\n", "line 2, column 2: 'nan' is not a finite number (NaN or infinity)"),
+            ("1,2,0\n-inf,2,1\n", "line 2, column 1: '-inf' is not a finite number (NaN or infinity)"),
+            ("1,2,0\n1,2,1.5\n", "line 2, column 3: label '1.5' is not a class index 0...65535"),
+            ("1,2,0\n1,2,-1\n", "line 2, column 3: label '-1' is not a class index 0...65535"),
+            ("1,2,3\n4,5,3\n", "only one class (3) in the data: nothing to learn"),
+            ("1,2,0\n40000,2,1\n1e9,0,1\n", "2 feature values lie outside the Q16.16 range [-32768, 32768) (first at line 2, column 1)"),
+            ("1,2,0\n1,,1\n", "line 2, column 2: '' is not a number"),
+            ("1,2,0\n1,2e,1\n", "line 2, column 2: '2e' is not a number"),
+            ("1,2,0\r\n1,2,1 \r\n", ""),
+        ]
+        for (text, m) in csvs {
+            do {
+                _ = try CSVParser.parse(Array(text.utf8))
+                XCTAssertEqual(m, "", "parsed: \(text.debugDescription)")
+            } catch {
+                XCTAssertEqual(error.message, m, text.debugDescription)
+            }
+        }
+        XCTAssertThrowsError(try CSVParser.parse(Array("a,b\n1,0\n2,1\n".utf8), labelColumn: "c")) { e in
+            XCTAssertEqual((e as! CSVError).message, "no column named 'c'")
+        }
+        XCTAssertThrowsError(try CSVParser.parse(Array("1,0\n2,1\n".utf8), labelColumn: "5")) { e in
+            XCTAssertEqual((e as! CSVError).message, "label column 5 outside 0..<2")
+        }
+        XCTAssertEqual(checkpoints.count + csvs.count + 3, 27)
+    }
+
+    func testBadCheckpointFilesThroughTheToolOverwriteNothing() throws {
+        let path = dir + "/x.ckpt"
+        XCTAssertEqual(run(["train", "--epochs", "1", "--save", path]).code, 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        let wrongLayers = run(["train", "--epochs", "2", "--resume", path, "--layers", "64,32,10"])
+        XCTAssertEqual(wrongLayers.code, 2)
+        XCTAssertEqual(wrongLayers.err, "pdmm: resume: --layers 64,32,10 disagrees with the checkpoint's 64-128-128-128-10\n")
+        var corrupt = before
+        corrupt[100] ^= 0xFF
+        let bad = dir + "/bad.ckpt"
+        try corrupt.write(to: URL(fileURLWithPath: bad))
+        let r = run(["train", "--resume", bad, "--save", path])
+        XCTAssertEqual(r.code, 2)
+        XCTAssertTrue(r.err.hasPrefix("pdmm: \(bad): checkpoint CRC mismatch"), r.err)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), before)
+        let unwritable = run(["train", "--epochs", "1", "--save", "/nonexistent-dir/x.ckpt"])
+        XCTAssertEqual(unwritable.code, 2)
+        XCTAssertTrue(unwritable.err.hasPrefix("pdmm: /nonexistent-dir/x.ckpt: cannot write"), unwritable.err)
+    }
+}
