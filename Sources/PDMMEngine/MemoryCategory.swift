@@ -29,7 +29,7 @@ public enum MemoryCategory: Int, CaseIterable, Equatable {
 
 /// A byte count per memory category, stored inline (no heap), so it can be
 /// updated inside a training step.
-public struct ByteCounts: Equatable {
+public struct ByteCounts: Equatable, Sendable {
     public var weightsTrainable = 0
     public var weightsFrozen = 0
     public var gradients = 0

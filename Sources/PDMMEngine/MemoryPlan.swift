@@ -45,7 +45,7 @@
 ///                           batch: 32, mode: .bp, optimizer: .sgd)
 /// plan.bytes[.activationsStored]  // 4 * 32 * (128 + 128 + 128) = 49152
 /// ```
-public struct MemoryPlan: Equatable {
+public struct MemoryPlan: Equatable, Sendable {
     public let shape: NetworkShape
     public let batch: Int
     public let mode: TrainingMode

@@ -9,7 +9,7 @@
 /// shape.layerCount          // 4
 /// shape.parameterCount(1)   // 64*128 + 128 = 8320
 /// ```
-public struct NetworkShape: Equatable {
+public struct NetworkShape: Equatable, Sendable {
     public let widths: [Int]
 
     /// Validates the widths: at least two, each in 1...65535 (kernel dimensions

@@ -1,5 +1,5 @@
 /// How a training run trains the network (the four modes of the memory model).
-public enum TrainingMode: Equatable {
+public enum TrainingMode: Equatable, Sendable {
     /// Full backprop: stores every layer's input.
     case bp
     /// Backprop with gradient checkpointing: segments of s = ceil(sqrt(L)) layers,
@@ -58,7 +58,7 @@ public enum TrainingMode: Equatable {
 /// weights, ping-pong buffers), layers frozenCount+1...lastTrained train,
 /// and if `hasAuxHead` an auxiliary linear head n_lastTrained -> n_L gives the
 /// loss (otherwise lastTrained == L and the network's own output does).
-public struct TrainingStage: Equatable {
+public struct TrainingStage: Equatable, Sendable {
     public let frozenCount: Int
     public let lastTrained: Int
     public let hasAuxHead: Bool
@@ -69,7 +69,7 @@ public struct TrainingStage: Equatable {
 }
 
 /// The optimizer of a run. Its state lives in the arena (category `optimizer`).
-public enum OptimizerKind: Equatable {
+public enum OptimizerKind: Equatable, Sendable {
     /// Plain SGD, fused into the backward pass: no gradient buffer, no state.
     case sgd
     /// SGD with momentum mu (0 <= mu < 1): one velocity word per trainable
@@ -81,7 +81,7 @@ public enum OptimizerKind: Equatable {
     case riemannian(alpha: Double, rho: Double, phi: PhiKind)
 
     /// The plasticity measure phi of the Riemannian metric.
-    public enum PhiKind: Equatable {
+    public enum PhiKind: Equatable, Sendable {
         case gradSquared
         case weightMagnitude
     }

@@ -128,13 +128,6 @@ public final class Tool {
               Trains bp, bp-checkpoint and the PDMM pipeline for the same number of epochs and
               prints accuracy, planned/measured peak bytes, MACs and wall time side by side.
             """
-        case "compare":
-            return """
-            pdmm compare [--data FILE.csv] [--layers ...] [--k N] [--epochs N] [--batch N] [--lr X] [--seed N]
-                         [PDMM options as in pdmm train --help]
-              Trains bp, bp-checkpoint and the PDMM pipeline for the same number of epochs and
-              prints accuracy, planned/measured peak bytes, MACs and wall time side by side.
-            """
         case "reference":
             return """
             pdmm reference [--layers ...] [--epochs N] [--batch N] [--lr X] [--seed N]

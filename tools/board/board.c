@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 #include <malloc.h> /* malloc_usable_size (glibc) */
+#include <sys/random.h> /* getrandom (glibc 2.25) */
+#include <sys/types.h>
 
 #include "board.h"
 
@@ -106,6 +108,26 @@ void *__wrap_aligned_alloc(size_t align, size_t n) { return counted(__real_align
 void *__wrap_memalign(size_t align, size_t n) { return counted(__real_memalign(align, n), n); }
 
 pdmm_alloc_counts pdmm_board_alloc_counts(void) { return pdmm_counts; }
+
+/* Embedded Swift seeds its hashing from arc4random_buf, which glibc has only
+ * since 2.36 (Debian 12). Linked with --wrap=arc4random_buf, the program asks
+ * the kernel instead (getrandom, glibc 2.25), so the dynamic binaries run on
+ * any glibc >= 2.34 (the floor of __libc_start_main when linking against
+ * Debian 12's glibc): Ubuntu 22.04 boards included. Training never uses it. */
+void __wrap_arc4random_buf(void *buf, size_t n) {
+    uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got <= 0) {
+            if (got < 0 && errno == EINTR) continue;
+            /* No entropy source: a fixed pattern only changes hash seeds. */
+            memset(p, 0x5a, n);
+            return;
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+}
 
 /* ------------------------------------------------------------------ */
 /* Text I/O, clock                                                      */

@@ -30,6 +30,7 @@
 #                symbol"), bfd (armv7/host default), or lld (the Swift toolchain's)
 #   SWIFTC       swiftc to use (default: swiftc on PATH, else /opt/swift/usr/bin/swiftc)
 #   STRIP        1 (default) strips the outputs; 0 keeps the symbols
+#   HOST_CC      C compiler of the host build (default gcc, else the toolchain's clang)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -80,7 +81,12 @@ build_one() {
       ;;
     host|x86_64)
       arch=x86_64
-      cc=gcc; swift_target=x86_64-unknown-linux-gnu; ld_default=bfd
+      # The host C compiler: gcc, else the Swift toolchain's clang (HOST_CC overrides).
+      cc="${HOST_CC:-}"
+      if [ -z "$cc" ]; then
+        if command -v gcc >/dev/null 2>&1; then cc=gcc; else cc="$(dirname "$(command -v "$SWIFTC")")/clang"; fi
+      fi
+      swift_target=x86_64-unknown-linux-gnu; ld_default=bfd
       cpu="${CPU:-x86-64}"
       need "$cc" "apt-get install -y gcc"
       if [ "$cpu" = portable ]; then
@@ -155,7 +161,7 @@ build_one() {
     unicode="$obj/libswiftUnicodeDataTables.a"
   fi
   [ -f "$unicode" ] && objs+=("$unicode")
-  local wrap="-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=posix_memalign,--wrap=aligned_alloc,--wrap=memalign"
+  local wrap="-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=posix_memalign,--wrap=aligned_alloc,--wrap=memalign,--wrap=arc4random_buf"
   "$cc" "${ldflags[@]}" -Wl,--gc-sections -o "$OUT/$name" "${objs[@]}" "$wrap" -lm
   "$cc" "${ldflags[@]}" -static -Wl,--gc-sections -o "$OUT/$name-static" "${objs[@]}" "$wrap" -lm
   local secs=$((SECONDS - t0))
