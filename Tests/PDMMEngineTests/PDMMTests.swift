@@ -158,6 +158,25 @@ final class PDMMTests: XCTestCase {
         XCTAssertEqual(malloc_counter_calls() - before, 0)
     }
 
+    func testSeparationAndDecisionPassesAllocateNothing() throws {
+        try XCTSkipUnless(malloc_counter_active() == 1, "malloc interposer inactive (sanitizer build)")
+        let shape = try NetworkShape(widths: [12, 16, 16, 4])
+        let a = Model(shape: shape, seed: 1), b = Model(shape: shape, seed: 2)
+        let data = syntheticData(features: 12, classes: 4, count: 100, seed: 4)
+        let p = try Predictor(shape: shape, batch: 8, dual: true, perSampleCount: data.count, budget: 1 << 20)
+        _ = try p.evaluate(a, data)
+        _ = try p.deviations(a, data)
+        _ = try p.dualDecision(stable: a, errorAware: b, lambdaMax: 0.5, data)
+        let before = malloc_counter_calls()
+        for _ in 0..<10 {
+            _ = try p.evaluate(a, data)
+            _ = try p.deviations(a, data)
+            _ = try p.dualDecision(stable: a, errorAware: b, lambdaMax: 0.5, data)
+        }
+        XCTAssertEqual(malloc_counter_calls() - before, 0)
+        XCTAssertEqual(p.arena.peak, p.planned)
+    }
+
     func testConfigErrors() throws {
         let shape = try NetworkShape(widths: [12, 16, 4])
         let data = syntheticData(features: 12, classes: 4, count: 50, seed: 3)
