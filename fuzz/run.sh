@@ -101,7 +101,7 @@ run_target() {  # $1 = csv | checkpoint
   "$build/fuzz-$name" "$work" -max_total_time="$secs" -print_final_stats=1 \
     -rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=10 -artifact_prefix="$art/" \
     ${extra[@]+"${extra[@]}"} >"$log" 2>&1 || rc=$?
-  grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added|stat::peak_rss_mb)' "$log" || true
+  grep -E '^(Done [0-9]+ runs|stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added|stat::peak_rss_mb)' "$log" || true
   local n
   n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   if [ "$rc" -ne 0 ]; then

@@ -1,2 +1,0 @@
-// Temporary until the kernel benchmark lands.
-func runKernelBench(sizes: [Int], seconds: Double) -> String { "kernel benchmark not built yet" }
