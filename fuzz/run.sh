@@ -10,7 +10,7 @@
 # for the given time on a temporary copy of its checked-in corpus (the repository
 # is never written), prints libFuzzer's final stats (stat::number_of_executed_units)
 # and exits non-zero on a crash, timeout, OOM or leak; the reproducer is kept in
-# .build-fuzz/artifacts/<target>/.
+# .build-fuzz/artifacts/<target>/ (replay one: .build-fuzz/fuzz-<target> FILE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

@@ -162,7 +162,7 @@ build_one() {
   fi
   [ -f "$unicode" ] && objs+=("$unicode")
   local wrap="-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=posix_memalign,--wrap=aligned_alloc,--wrap=memalign,--wrap=arc4random_buf"
-  "$cc" "${ldflags[@]}" -Wl,--gc-sections -o "$OUT/$name" "${objs[@]}" "$wrap" -lm
+  "$cc" "${ldflags[@]}" -static-libgcc -Wl,--gc-sections -o "$OUT/$name" "${objs[@]}" "$wrap" -lm
   "$cc" "${ldflags[@]}" -static -Wl,--gc-sections -o "$OUT/$name-static" "${objs[@]}" "$wrap" -lm
   local secs=$((SECONDS - t0))
   echo "   $OUT/$name ($(stat -c %s "$OUT/$name") B), $OUT/$name-static ($(stat -c %s "$OUT/$name-static") B), ${secs} s"

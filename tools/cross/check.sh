@@ -149,17 +149,40 @@ SUMMARY="$OUT/check-summary.md"
 } >"$SUMMARY"
 
 # ---------------------------------------------------------------- runs
-echo "== runs: ${#BINS[@]} binaries x ${#CASES[@]} cases x seeds ($SEEDS), $EPOCHS epochs"
+# All runs first, JOBS at a time (default: one per core), then the comparisons.
+JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
+launch() {  # out-file command...
+  local o="$1"; shift
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+  ( rc=0; "$@" >"$o" 2>"$o.err" || rc=$?; echo "$rc" >"$o.rc" ) &
+}
+case_args() { echo "$2 --epochs $EPOCHS --seed $1"; }
+echo "== runs: ${#BINS[@]} binaries x ${#CASES[@]} cases x seeds ($SEEDS), $EPOCHS epochs, $JOBS at a time"
+t0=$SECONDS
 n=0
 for seed in $SEEDS; do
   for c in "${CASES[@]}"; do
     n=$((n + 1))
-    args="$c --epochs $EPOCHS --seed $seed"
+    args="$(case_args "$seed" "$c")"
+    launch "$LOG/$n-host.txt" "$PDMM" train $args
+    for b in "${BINS[@]}"; do launch "$LOG/$n-${b%%|*}.txt" ${b#*|} $args; done
+  done
+done
+csvargs="--data Data/digits.csv --epochs 1 --seed 3"
+launch "$LOG/csv-host.txt" "$PDMM" train $csvargs
+for b in "${BINS[@]}"; do launch "$LOG/csv-${b%%|*}.txt" ${b#*|} $csvargs; done
+wait
+echo "   $((SECONDS - t0)) s"
+
+n=0
+for seed in $SEEDS; do
+  for c in "${CASES[@]}"; do
+    n=$((n + 1))
     mname="$(mode_name "$c")"
     opt=sgd
     [[ "$c" == *momentum* ]] && opt=momentum
     hostout="$LOG/$n-host.txt"
-    "$PDMM" train $args >"$hostout" 2>/dev/null
+    [ "$(cat "$hostout.rc")" = 0 ] || fail "host pdmm train $(case_args "$seed" "$c"): $(tail -n 1 "$hostout.err")"
     hhash="$(field "$hostout" 'weights hash ')"
     echo "-- seed $seed: $c  (host $hhash)"
     row="| $seed | \`$c\` | \`$hhash\` |"
@@ -167,14 +190,12 @@ for seed in $SEEDS; do
     refcats=""
     for b in "${BINS[@]}"; do
       label="${b%%|*}"
-      cmd="${b#*|}"
       o="$LOG/$n-$label.txt"
       ok=1
-      rc=0
-      $cmd $args >"$o" 2>"$o.err" || rc=$?
-      if [ $rc -ne 0 ]; then
+      rc="$(cat "$o.rc")"
+      if [ "$rc" -ne 0 ]; then
         fail "$label: exit status $rc ($(tail -n 1 "$o.err"))"
-        row="$row FAIL |"
+        row="$row **FAIL** |"
         continue
       fi
       h="$(field "$o" 'weights hash ')"
@@ -193,7 +214,8 @@ for seed in $SEEDS; do
       if [ -z "$refcats" ]; then refcats="$cats"; elif [ "$cats" != "$refcats" ]; then
         fail "$label: memory report differs from the x86_64 board program's"; ok=0
       fi
-      grep -q 'training steps 0 (0 B), evaluation 0 (0 B)' "$o" || { fail "$label: heap allocations during training: $(grep '^heap allocations' "$o")"; ok=0; }
+      grep -q 'training steps 0 (0 B), evaluation 0 (0 B)' "$o" ||
+        { fail "$label: heap allocations during training: $(grep '^heap allocations' "$o")"; ok=0; }
       if [ $ok = 1 ]; then row="$row ok |"; else row="$row **FAIL** \`$h\` |"; fi
     done
     echo "$row" >>"$SUMMARY"
@@ -202,21 +224,37 @@ for seed in $SEEDS; do
 done
 
 # CSV input: the same file through the host's CSVLoader and the board's fopen/fgets parser.
-echo "-- CSV: --data Data/digits.csv --epochs 1 --seed 3"
-"$PDMM" train --data Data/digits.csv --epochs 1 --seed 3 >"$LOG/csv-host.txt" 2>/dev/null
 chash="$(field "$LOG/csv-host.txt" 'weights hash ')"
+echo "-- CSV: $csvargs  (host $chash)"
 row="| 3 | \`--data Data/digits.csv --epochs 1\` | \`$chash\` |"
 for b in "${BINS[@]}"; do
-  label="${b%%|*}"; cmd="${b#*|}"
+  label="${b%%|*}"
   o="$LOG/csv-$label.txt"
-  if $cmd --data Data/digits.csv --epochs 1 --seed 3 >"$o" 2>/dev/null && [ "$(field "$o" 'weights hash ')" = "$chash" ]; then
+  if [ "$(cat "$o.rc")" = 0 ] && [ "$(field "$o" 'weights hash ')" = "$chash" ]; then
     row="$row ok |"
   else
-    fail "$label: CSV run: $(field "$o" 'weights hash ') vs host $chash"; row="$row **FAIL** |"
+    fail "$label: CSV run: '$(field "$o" 'weights hash ')' vs host $chash ($(tail -n 1 "$o.err"))"
+    row="$row **FAIL** |"
   fi
 done
 echo "$row" >>"$SUMMARY"
 echo "   $row"
+
+# The -static binaries need nothing beside them: run each from an empty
+# directory with an empty environment (no -L, no sysroot).
+echo "-- static binaries alone: env -i, empty directory"
+alone="$(mktemp -d)"
+hh="$("$PDMM" train --mode local --k 2 --epochs 1 --seed 5 2>/dev/null | sed -n 's/^weights hash //p')"
+for v in "${VARIANTS[@]}"; do
+  IFS='|' read -r name _ _ _ rs _ <<<"$v"
+  cp "$OUT/pdmm-board-$name-static" "$alone/"
+  h="$(cd "$alone" && env -i $rs ./"pdmm-board-$name-static" --mode local --k 2 --epochs 1 --seed 5 2>/dev/null |
+       sed -n 's/^weights hash //p')"
+  [ "$h" = "$hh" ] || fail "pdmm-board-$name-static alone: '$h' vs host $hh"
+  rm -f "$alone/pdmm-board-$name-static"
+done
+rmdir "$alone"
+echo "   ok"
 
 # A budget that does not fit: both refuse with the same message (exit 2).
 echo "-- budget too small: --mode bp --budget 150KiB"
@@ -237,13 +275,22 @@ echo "   host: $hmsg"
   echo
   echo "## Binaries"
   echo
-  echo "| binary | bytes (stripped) | build time |"
-  echo "|---|---:|---:|"
+  echo "| binary | bytes (stripped) | build time (both) | SIMD instructions in q16_gemm.o |"
+  echo "|---|---:|---:|---:|"
   for v in "${VARIANTS[@]}"; do
-    IFS='|' read -r name _ _ _ _ _ <<<"$v"
+    IFS='|' read -r name target _ _ _ _ <<<"$v"
     bt="$(awk -v n="pdmm-board-$name" '$1 == n {print $2 " s"}' "$OUT/build-times.txt" 2>/dev/null | tail -n 1)"
-    echo "| pdmm-board-$name | $(stat -c %s "$OUT/pdmm-board-$name") | ${bt:--} |"
-    echo "| pdmm-board-$name-static | $(stat -c %s "$OUT/pdmm-board-$name-static") | (same build) |"
+    gemm="$OUT/obj/pdmm-board-$name/cfixed/q16_gemm.o"
+    simd=-
+    if [ -f "$gemm" ]; then
+      case "$target" in
+        aarch64) simd="$(aarch64-linux-gnu-objdump -d "$gemm" | grep -cE '\sv[0-9]+\.(2d|4s|2s|16b)' || true) (NEON)" ;;
+        armv7) simd="$(arm-linux-gnueabihf-objdump -d "$gemm" | grep -cE '\sv[a-z0-9]+\.(s32|u32|i32|i64|s64|32|64)\s+[qd][0-9]' || true) (NEON)" ;;
+        host) simd="$(objdump -d "$gemm" | grep -cE '%[yz]mm' || true) (AVX2/AVX-512 clones)" ;;
+      esac
+    fi
+    echo "| pdmm-board-$name | $(stat -c %s "$OUT/pdmm-board-$name") | ${bt:--} | $simd |"
+    echo "| pdmm-board-$name-static | $(stat -c %s "$OUT/pdmm-board-$name-static") | (same build) | |"
   done
 } >>"$SUMMARY"
 
