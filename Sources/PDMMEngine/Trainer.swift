@@ -489,23 +489,13 @@ public final class Trainer {
             // pre-update W (the pull runs first; the gradient does not depend on W).
             Kernels.pull(p, toward: provenance[l], rate: pullRate, seed: options.seed ^ 0x1FC,
                          counter: randomCounter, sat: &saturations)
-            let mark = arena.mark(.scratch)
-            let scratch = arena.takeScratch64(nIn)
-            Kernels.fusedUpdate(w, b, scratch: scratch, dy: delta, x: a, lr: gradRate, rows: rows, nIn: nIn,
-                                nOut: nOut, seed: options.seed, counter: randomCounter, sat: &saturations)
-            arena.release(.scratch, to: mark)
-            randomCounter &+= UInt64(p.count)
+            fusedSGD(w, b, delta: delta, input: a, lr: gradRate, rows: rows, nIn: nIn, nOut: nOut)
             macs.update += UInt64(rows * nIn * nOut)
             return
         }
         switch plan.optimizer {
         case .sgd:
-            let mark = arena.mark(.scratch)
-            let scratch = arena.takeScratch64(nIn)
-            Kernels.fusedUpdate(w, b, scratch: scratch, dy: delta, x: a, lr: lr, rows: rows, nIn: nIn,
-                                nOut: nOut, seed: options.seed, counter: randomCounter, sat: &saturations)
-            arena.release(.scratch, to: mark)
-            randomCounter &+= UInt64(p.count)
+            fusedSGD(w, b, delta: delta, input: a, lr: lr, rows: rows, nIn: nIn, nOut: nOut)
         case .momentum(let mu):
             let mark = arena.mark(.gradients)
             let g = arena.take(.gradients, p.count)
@@ -528,6 +518,17 @@ public final class Trainer {
             randomCounter &+= UInt64(p.count)
         }
         macs.update += UInt64(rows * nIn * nOut)
+    }
+
+    /// W -= SR(lr sum_b delta^T a), b -= SR(lr sum_b delta): the fused SGD step,
+    /// its exact int64 gradient row in scratch.
+    func fusedSGD(_ w: Tensor, _ b: Tensor, delta: Tensor, input a: Tensor, lr: UInt32, rows: Int, nIn: Int, nOut: Int) {
+        let mark = arena.mark(.scratch)
+        let scratch = arena.takeScratch64(nIn)
+        Kernels.fusedUpdate(w, b, scratch: scratch, dy: delta, x: a, lr: lr, rows: rows, nIn: nIn,
+                            nOut: nOut, seed: options.seed, counter: randomCounter, sat: &saturations)
+        arena.release(.scratch, to: mark)
+        randomCounter &+= UInt64(w.count + b.count)
     }
 
     /// (n_in, n_out) of layer l; l = L+1 is the auxiliary head n_T -> n_L.

@@ -25,6 +25,8 @@ final class DigitsAccuracyTests: XCTestCase {
         XCTAssertLessThanOrEqual(abs(r.testAccuracy - Self.floatReferenceAccuracy), 0.01)
         XCTAssertEqual(r.measured, r.plan.bytes)
         XCTAssertEqual(r.saturations, 0)
+        // The README's figure, and what the aarch64/armv7 board builds must reproduce.
+        XCTAssertEqual(Hex.format(r.weightsHash), "3a342e6349c4f03f")
     }
 
     func testLocalAndBlockwiseTrainAndReportAccuracy() throws {
