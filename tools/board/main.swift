@@ -71,7 +71,7 @@ let usage = """
     pdmm-board -- train the built-in digits model (or a CSV) with the PDMM engine in a static arena
 
     USAGE: pdmm-board [--mode bp|bp-checkpoint|local|blockwise] [--k N] [--epochs N] [--batch N]
-                      [--budget SIZE] [--optimizer sgd|momentum] [--momentum MU] [--lr X] [--seed N]
+                      [--budget SIZE] [--optimizer sgd|momentum|riemannian] [--momentum MU] [--lr X] [--seed N]
                       [--layers 64,128,128,128,10] [--data FILE.csv] [--label-column C]
       The same options, defaults and results as `pdmm train` on the host. SIZE: 4096, 512B,
       64KiB, 2MiB (default: exactly the plan); it must fit the static arena (see the output).
@@ -82,7 +82,7 @@ let usage = """
 struct Options {
     var values: [(String, String)] = []
     static let valued = ["data", "layers", "mode", "k", "epochs", "batch", "budget", "optimizer", "momentum",
-                         "lr", "seed", "label-column"]
+                         "lr", "seed", "label-column", "riemann-alpha", "riemann-rho", "phi"]
 
     init(_ args: [String]) throws(UsageError) {
         var i = 0
@@ -185,7 +185,16 @@ func parseOptimizer(_ o: Options) throws(UsageError) -> OptimizerKind {
     switch o.string("optimizer") ?? "sgd" {
     case "sgd": return .sgd
     case "momentum": return .momentum(mu: try o.double("momentum", default: 0.9))
-    case let x: throw UsageError("unknown optimizer '\(x)' (expected sgd, momentum)")
+    case "riemannian":
+        let phi: OptimizerKind.PhiKind
+        switch o.string("phi") ?? "grad2" {
+        case "grad2": phi = .gradSquared
+        case "absw": phi = .weightMagnitude
+        case let p: throw UsageError("--phi: unknown measure '\(p)' (expected grad2, absw)")
+        }
+        return .riemannian(alpha: try o.double("riemann-alpha", default: 1.0),
+                           rho: try o.double("riemann-rho", default: 0.9), phi: phi)
+    case let x: throw UsageError("unknown optimizer '\(x)' (expected sgd, momentum, riemannian)")
     }
 }
 

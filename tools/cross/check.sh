@@ -124,12 +124,14 @@ CASES=(
   "--mode bp-checkpoint"
   "--mode blockwise --k 2"
   "--mode bp --optimizer momentum"
+  "--mode local --k 2 --optimizer riemannian"
   "--mode local --k 2 --budget 150KiB"
 )
 
 # Host memory reports (planned + measured per category), one per optimizer.
 "$PDMM" report --k 1,2 --format csv >"$LOG/report-sgd.csv"
 "$PDMM" report --k 1,2 --format csv --optimizer momentum >"$LOG/report-momentum.csv"
+"$PDMM" report --k 1,2 --format csv --optimizer riemannian >"$LOG/report-riemannian.csv"
 
 SUMMARY="$OUT/check-summary.md"
 {
@@ -181,6 +183,7 @@ for seed in $SEEDS; do
     mname="$(mode_name "$c")"
     opt=sgd
     [[ "$c" == *momentum* ]] && opt=momentum
+    [[ "$c" == *riemannian* ]] && opt=riemannian
     hostout="$LOG/$n-host.txt"
     [ "$(cat "$hostout.rc")" = 0 ] || fail "host pdmm train $(case_args "$seed" "$c"): $(tail -n 1 "$hostout.err")"
     hhash="$(field "$hostout" 'weights hash ')"
