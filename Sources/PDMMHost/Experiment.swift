@@ -31,8 +31,8 @@ public struct RunResult {
     public var steps: Int
 }
 
-/// Per-epoch progress callback: (stage, epoch, train stats, test stats, elapsed s).
-public typealias Progress = (Int, Int, PassStats, PassStats, Double) -> Void
+/// Per-epoch progress callback: (stage, epoch, train stats, test stats, elapsed s, the trainer).
+public typealias Progress = (Int, Int, PassStats, PassStats, Double, Trainer) -> Void
 
 /// Splits and scales a data set the way every run does: seeded 80/20 split,
 /// feature scaling statistics from the training split only.
@@ -70,7 +70,7 @@ public func runTraining(_ cfg: RunConfig, train: Dataset, test: Dataset, scaling
             try afterEpoch?(t, s, e)
             if let progress {
                 let te = try t.evaluate(test)
-                progress(s, e, lastTrain, te, Date().timeIntervalSince(start))
+                progress(s, e, lastTrain, te, Date().timeIntervalSince(start), t)
             }
         }
         if s == t.stageCount - 1 {

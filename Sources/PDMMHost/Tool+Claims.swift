@@ -21,7 +21,7 @@ extension Tool {
         cfg.epochs = epochs
         cfg.seed = seed
         var bpCurve: [Double] = []
-        let (bp, _) = try runTraining(cfg, train: train, test: test, scaling: scaling, progress: { _, _, _, te, _ in
+        let (bp, _) = try runTraining(cfg, train: train, test: test, scaling: scaling, progress: { _, _, _, te, _, _ in
             bpCurve.append(Double(te.correct) / Double(te.samples))
         })
         var localCfg = cfg

@@ -232,14 +232,14 @@ public final class Tool {
             }
             epochsRun += 1
             if epochsRun >= stopAfter { throw Interrupted() }
-        }) { stage, e, tr, te, t in
+        }) { stage, e, tr, te, t, trainer in
             done += 1
             let left = t / Double(done) * Double(totalEpochs - done)
-            self.err(String(format: "stage %d epoch %3d  loss %.4f  train %.2f%%  test %.2f%%  %6.0f samples/s  %.1fs left",
+            self.err(String(format: "stage %d epoch %3d  loss %.4f  train %.2f%%  test %.2f%%  saturations %llu  peak %d B  %6.0f samples/s  %.1fs left",
                             stage, e + 1, Double(tr.lossSum) / 65536 / Double(tr.samples),
                             100 * Double(tr.correct) / Double(tr.samples),
-                            100 * Double(te.correct) / Double(max(te.samples, 1)),
-                            Double(done * train.count) / max(t, 1e-9), left))
+                            100 * Double(te.correct) / Double(max(te.samples, 1)), trainer.saturations,
+                            trainer.arena.peak.writable, Double(done * train.count) / max(t, 1e-9), left))
         }
         _ = model
         out(trainSummary(r, trainCount: train.count, testCount: test.count))
