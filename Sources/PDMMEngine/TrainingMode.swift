@@ -111,3 +111,36 @@ public enum OptimizerKind: Equatable, Sendable {
         }
     }
 }
+
+extension TrainingMode {
+    /// Parses a mode name as the tools spell it ("bp", "bp-checkpoint" or
+    /// "checkpoint", "local", "blockwise") with its k; nil for anything else.
+    public init?(name: String, k: Int) {
+        switch name {
+        case "bp": self = .bp
+        case "bp-checkpoint", "checkpoint": self = .bpCheckpoint
+        case "local": self = .local(k: k)
+        case "blockwise": self = .blockwise(k: k)
+        default: return nil
+        }
+    }
+}
+
+extension OptimizerKind {
+    /// Parses an optimizer name as the tools spell it ("sgd", "momentum",
+    /// "riemannian" with phi "grad2" or "absw"); nil for an unknown name or phi.
+    /// Parameter ranges are checked by `MemoryPlan`.
+    public init?(name: String, momentum: Double, alpha: Double, rho: Double, phi: String) {
+        switch name {
+        case "sgd": self = .sgd
+        case "momentum": self = .momentum(mu: momentum)
+        case "riemannian":
+            switch phi {
+            case "grad2": self = .riemannian(alpha: alpha, rho: rho, phi: .gradSquared)
+            case "absw": self = .riemannian(alpha: alpha, rho: rho, phi: .weightMagnitude)
+            default: return nil
+            }
+        default: return nil
+        }
+    }
+}

@@ -107,11 +107,8 @@ public func formatBytes(_ b: Int) -> String {
 
 /// Parses "bp", "bp-checkpoint", "local", "blockwise" (+ k).
 public func parseMode(_ s: String, k: Int) throws -> TrainingMode {
-    switch s {
-    case "bp": return .bp
-    case "bp-checkpoint", "checkpoint": return .bpCheckpoint
-    case "local": return .local(k: k)
-    case "blockwise": return .blockwise(k: k)
-    default: throw UsageError("unknown mode '\(s)' (expected bp, bp-checkpoint, local, blockwise, pdmm)")
+    guard let m = TrainingMode(name: s, k: k) else {
+        throw UsageError("unknown mode '\(s)' (expected bp, bp-checkpoint, local, blockwise, pdmm)")
     }
+    return m
 }

@@ -154,20 +154,14 @@ public final class Tool {
     }
 
     func parseOptimizer(_ a: Arguments) throws -> OptimizerKind {
-        switch a.string("optimizer") ?? "sgd" {
-        case "sgd": return .sgd
-        case "momentum": return .momentum(mu: try a.double("momentum", default: 0.9))
-        case "riemannian":
-            let phi: OptimizerKind.PhiKind
-            switch a.string("phi") ?? "grad2" {
-            case "grad2": phi = .gradSquared
-            case "absw": phi = .weightMagnitude
-            case let p: throw UsageError("--phi: unknown measure '\(p)' (expected grad2, absw)")
-            }
-            return .riemannian(alpha: try a.double("riemann-alpha", default: 1.0),
-                               rho: try a.double("riemann-rho", default: 0.9), phi: phi)
-        case let o: throw UsageError("unknown optimizer '\(o)' (expected sgd, momentum, riemannian)")
+        let name = a.string("optimizer") ?? "sgd", phi = a.string("phi") ?? "grad2"
+        guard let opt = OptimizerKind(name: name, momentum: try a.double("momentum", default: 0.9),
+                                      alpha: try a.double("riemann-alpha", default: 1.0),
+                                      rho: try a.double("riemann-rho", default: 0.9), phi: phi) else {
+            if name == "riemannian" { throw UsageError("--phi: unknown measure '\(phi)' (expected grad2, absw)") }
+            throw UsageError("unknown optimizer '\(name)' (expected sgd, momentum, riemannian)")
         }
+        return opt
     }
 
     func loadData(_ a: Arguments) throws -> Dataset {

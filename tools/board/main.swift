@@ -172,30 +172,21 @@ func parseDouble(_ s: String) -> Double? {
 }
 
 func parseMode(_ s: String, k: Int) throws(UsageError) -> TrainingMode {
-    switch s {
-    case "bp": return .bp
-    case "bp-checkpoint", "checkpoint": return .bpCheckpoint
-    case "local": return .local(k: k)
-    case "blockwise": return .blockwise(k: k)
-    default: throw UsageError("unknown mode '\(s)' (expected bp, bp-checkpoint, local, blockwise)")
+    guard let m = TrainingMode(name: s, k: k) else {
+        throw UsageError("unknown mode '\(s)' (expected bp, bp-checkpoint, local, blockwise)")
     }
+    return m
 }
 
 func parseOptimizer(_ o: Options) throws(UsageError) -> OptimizerKind {
-    switch o.string("optimizer") ?? "sgd" {
-    case "sgd": return .sgd
-    case "momentum": return .momentum(mu: try o.double("momentum", default: 0.9))
-    case "riemannian":
-        let phi: OptimizerKind.PhiKind
-        switch o.string("phi") ?? "grad2" {
-        case "grad2": phi = .gradSquared
-        case "absw": phi = .weightMagnitude
-        case let p: throw UsageError("--phi: unknown measure '\(p)' (expected grad2, absw)")
-        }
-        return .riemannian(alpha: try o.double("riemann-alpha", default: 1.0),
-                           rho: try o.double("riemann-rho", default: 0.9), phi: phi)
-    case let x: throw UsageError("unknown optimizer '\(x)' (expected sgd, momentum, riemannian)")
+    let name = o.string("optimizer") ?? "sgd", phi = o.string("phi") ?? "grad2"
+    guard let opt = OptimizerKind(name: name, momentum: try o.double("momentum", default: 0.9),
+                                  alpha: try o.double("riemann-alpha", default: 1.0),
+                                  rho: try o.double("riemann-rho", default: 0.9), phi: phi) else {
+        if name == "riemannian" { throw UsageError("--phi: unknown measure '\(phi)' (expected grad2, absw)") }
+        throw UsageError("unknown optimizer '\(name)' (expected sgd, momentum, riemannian)")
     }
+    return opt
 }
 
 // MARK: - data
