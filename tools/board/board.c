@@ -208,294 +208,40 @@ int64_t pdmm_board_scaled_size(double v, double mult) {
 }
 
 /* ------------------------------------------------------------------ */
-/* CSV                                                                  */
+/* Files                                                                */
 /* ------------------------------------------------------------------ */
 
-typedef struct {
-    char *text;     /* every kept line, NUL-terminated, back to back */
-    size_t len, cap;
-    size_t *start;  /* offset of line i in text */
-    long *number;   /* 1-based line number in the file */
-    size_t count, capLines;
-} line_store;
-
-static void trim(const char **s, size_t *n) {
-    while (*n > 0 && (**s == ' ' || **s == '\t')) { (*s)++; (*n)--; }
-    while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t')) (*n)--;
-}
-
-static int store_line(line_store *ls, const char *s, size_t n, long number) {
-    if (ls->len + n + 1 > ls->cap) {
-        size_t cap = ls->cap ? ls->cap : 4096;
-        while (ls->len + n + 1 > cap) cap *= 2;
-        char *t = realloc(ls->text, cap);
-        if (!t) return -1;
-        ls->text = t;
-        ls->cap = cap;
+int pdmm_board_read_file(const uint8_t *pathBytes, uint8_t **out, int64_t *len, uint8_t *err, int64_t errSize) {
+    const char *path = (const char *)pathBytes;
+    *out = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf((char *)err, (size_t)errSize, "%s: cannot read file", path);
+        return -1;
     }
-    if (ls->count == ls->capLines) {
-        size_t cap = ls->capLines ? 2 * ls->capLines : 256;
-        size_t *st = realloc(ls->start, cap * sizeof *st);
-        if (!st) return -1;
-        ls->start = st;
-        long *nu = realloc(ls->number, cap * sizeof *nu);
-        if (!nu) return -1;
-        ls->number = nu;
-        ls->capLines = cap;
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *buf = malloc(cap);
+    while (buf) {
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (n < cap) break;
+        if (cap > ((size_t)1 << 30)) { free(buf); buf = NULL; break; }
+        uint8_t *b2 = realloc(buf, cap * 2);
+        if (!b2) { free(buf); buf = NULL; break; }
+        buf = b2;
+        cap *= 2;
     }
-    ls->start[ls->count] = ls->len;
-    ls->number[ls->count] = number;
-    ls->count++;
-    memcpy(ls->text + ls->len, s, n);
-    ls->text[ls->len + n] = 0;
-    ls->len += n + 1;
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        snprintf((char *)err, (size_t)errSize, "%s: %s", path, bad ? "read error" : "file too large or out of memory");
+        return -1;
+    }
+    *out = buf;
+    *len = (int64_t)n;
     return 0;
 }
 
-static void free_lines(line_store *ls) {
-    free(ls->text);
-    free(ls->start);
-    free(ls->number);
-}
-
-/* Reads every line with fgets (any length), drops one trailing '\r', keeps
- * the non-blank ones with their line numbers. */
-static int read_lines(FILE *f, line_store *ls) {
-    size_t cap = 1024, len = 0;
-    char *buf = malloc(cap);
-    long number = 0;
-    int rc = 0;
-    if (!buf) return -1;
-    for (;;) {
-        if (!fgets(buf + len, (int)(cap - len), f)) {
-            if (ferror(f)) { rc = -2; break; }
-            if (len == 0) break; /* EOF, nothing pending */
-            /* EOF after a last line without '\n': fall through with it */
-        } else {
-            len += strlen(buf + len);
-            if (len > 0 && buf[len - 1] != '\n' && !feof(f)) {
-                if (len + 1 >= cap) { /* the line goes on beyond the buffer */
-                    char *t = realloc(buf, cap * 2);
-                    if (!t) { rc = -1; break; }
-                    buf = t;
-                    cap *= 2;
-                }
-                continue;
-            }
-        }
-        number++;
-        size_t n = len;
-        if (n > 0 && buf[n - 1] == '\n') n--;
-        if (n > 0 && buf[n - 1] == '\r') n--;
-        const char *s = buf;
-        size_t tn = n;
-        trim(&s, &tn);
-        if (tn > 0 && store_line(ls, buf, n, number) != 0) { rc = -1; break; }
-        len = 0;
-        if (feof(f)) break;
-    }
-    free(buf);
-    return rc;
-}
-
-/* Field i of a line (split on ',', empty fields kept), trimmed. */
-static size_t split_fields(const char *line, const char **fs, size_t *fn, size_t max) {
-    size_t count = 0;
-    const char *p = line;
-    for (;;) {
-        const char *q = strchr(p, ',');
-        size_t n = q ? (size_t)(q - p) : strlen(p);
-        if (count < max) {
-            const char *s = p;
-            size_t tn = n;
-            trim(&s, &tn);
-            fs[count] = s;
-            fn[count] = tn;
-        }
-        count++;
-        if (!q) break;
-        p = q + 1;
-    }
-    return count;
-}
-
-static int fail(uint8_t *err, int64_t errSize, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-#include <stdarg.h>
-static int fail(uint8_t *err, int64_t errSize, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (errSize > 0) vsnprintf((char *)err, (size_t)errSize, fmt, ap);
-    va_end(ap);
-    return 1;
-}
-
-/* Swift's Int(String): optional sign, then decimal digits only. */
-static int parse_int_strict(const char *s, long *out) {
-    const char *p = s;
-    if (*p == '+' || *p == '-') p++;
-    if (*p == 0) return 0;
-    for (const char *q = p; *q; q++)
-        if (*q < '0' || *q > '9') return 0;
-    errno = 0;
-    *out = strtol(s, NULL, 10);
-    return errno == 0;
-}
-
-int pdmm_board_load_csv(const uint8_t *pathBytes, const uint8_t *labelColumnBytes, pdmm_csv *out,
-                        uint8_t *err, int64_t errSize) {
-    const char *path = (const char *)pathBytes;
-    const char *labelColumn = (const char *)labelColumnBytes;
-    memset(out, 0, sizeof *out);
-    size_t plen = strlen(path);
-    if (plen > 3 && strcmp(path + plen - 3, ".gz") == 0)
-        return fail(err, errSize, "%s: compressed files are not supported on the board (gunzip it first)", path);
-    FILE *f = fopen(path, "r");
-    if (!f) return fail(err, errSize, "%s: cannot read file", path);
-    line_store ls = {0};
-    int rc = read_lines(f, &ls);
-    fclose(f);
-    if (rc != 0) {
-        free_lines(&ls);
-        return fail(err, errSize, "%s: %s", path, rc == -1 ? "out of memory" : "read error");
-    }
-    if (ls.count == 0) {
-        free_lines(&ls);
-        return fail(err, errSize, "%s: empty file (no data rows)", path);
-    }
-
-    /* Header: a first line with a non-numeric field. */
-    size_t maxFields = 1;
-    for (const char *p = ls.text + ls.start[0]; *p; p++) maxFields += *p == ',';
-    size_t firstFields = maxFields;
-    const char **fs = malloc(maxFields * sizeof *fs);
-    size_t *fn = malloc(maxFields * sizeof *fn);
-    if (!fs || !fn) {
-        free(fs); free(fn); free_lines(&ls);
-        return fail(err, errSize, "%s: out of memory", path);
-    }
-    split_fields(ls.text + ls.start[0], fs, fn, maxFields);
-    int header = 0;
-    for (size_t i = 0; i < firstFields; i++) {
-        double v;
-        if (!parse_double_any(fs[i], fn[i], &v)) { header = 1; break; }
-    }
-    size_t columns = firstFields;
-    size_t first = header ? 1 : 0;
-    long labelIndex = -1;
-    int status = 0;
-    int32_t *features = NULL, *labels = NULL;
-    size_t rows = ls.count - first;
-    if (rows == 0) {
-        status = fail(err, errSize, "%s: header only, no data rows", path);
-        goto done;
-    }
-    if (columns < 2) {
-        status = fail(err, errSize, "%s: need at least 2 columns (features and a label), got %zu", path, columns);
-        goto done;
-    }
-    labelIndex = (long)columns - 1;
-    if (labelColumn) {
-        long i;
-        if (parse_int_strict(labelColumn, &i)) {
-            if (i < 0 || i >= (long)columns) {
-                status = fail(err, errSize, "%s: label column %ld outside 0..<%zu", path, i, columns);
-                goto done;
-            }
-            labelIndex = i;
-        } else {
-            long found = -1;
-            if (header) {
-                for (size_t c = 0; c < columns; c++)
-                    if (strlen(labelColumn) == fn[c] && memcmp(labelColumn, fs[c], fn[c]) == 0) { found = (long)c; break; }
-            }
-            if (found < 0) {
-                status = fail(err, errSize, "%s: no column named '%s'", path, labelColumn);
-                goto done;
-            }
-            labelIndex = found;
-        }
-    }
-    features = malloc(rows * (columns - 1) * sizeof *features + 1);
-    labels = malloc(rows * sizeof *labels + 1);
-    if (!features || !labels) {
-        status = fail(err, errSize, "%s: out of memory", path);
-        goto done;
-    }
-    {
-        size_t saturated = 0, nf = 0;
-        long maxLabel = -1;
-        for (size_t r = 0; r < rows; r++) {
-            const char *line = ls.text + ls.start[first + r];
-            long lineNo = ls.number[first + r];
-            size_t nfields = 1;
-            for (const char *p = line; *p; p++) nfields += *p == ',';
-            if (nfields != columns) {
-                status = fail(err, errSize, "%s:%ld: expected %zu fields, found %zu", path, lineNo, columns, nfields);
-                goto done;
-            }
-            split_fields(line, fs, fn, columns);
-            for (size_t c = 0; c < columns; c++) {
-                double v;
-                if (!parse_double_any(fs[c], fn[c], &v)) {
-                    status = fail(err, errSize, "%s:%ld: column %zu: '%.*s' is not a number", path, lineNo, c + 1,
-                                  (int)fn[c], fs[c]);
-                    goto done;
-                }
-                if (!isfinite(v)) {
-                    status = fail(err, errSize, "%s:%ld: column %zu: '%.*s' is not a finite number", path, lineNo,
-                                  c + 1, (int)fn[c], fs[c]);
-                    goto done;
-                }
-                if ((long)c == labelIndex) {
-                    if (!(v == round(v) && v >= 0 && v < 65536)) {
-                        status = fail(err, errSize, "%s:%ld: column %zu: label '%.*s' is not a class index 0...65535",
-                                      path, lineNo, c + 1, (int)fn[c], fs[c]);
-                        goto done;
-                    }
-                    labels[r] = (int32_t)v;
-                    if ((long)v > maxLabel) maxLabel = (long)v;
-                } else {
-                    /* (v * 65536).rounded(.toNearestOrAwayFromZero), clamped: as the host. */
-                    double q = round(v * 65536.0);
-                    if (q > 2147483647.0 || q < -2147483648.0) saturated++;
-                    if (q > 2147483647.0) q = 2147483647.0;
-                    if (q < -2147483648.0) q = -2147483648.0;
-                    features[nf++] = (int32_t)q;
-                }
-            }
-        }
-        int distinct = 0;
-        for (size_t r = 1; r < rows; r++)
-            if (labels[r] != labels[0]) { distinct = 1; break; }
-        if (!distinct) {
-            status = fail(err, errSize, "%s: only one class (%d) in the data: nothing to learn", path, (int)labels[0]);
-            goto done;
-        }
-        if (saturated > 0) {
-            status = fail(err, errSize, "%s: %zu feature values lie outside the Q16.16 range [-32768, 32768)", path,
-                          saturated);
-            goto done;
-        }
-        out->features = features;
-        out->labels = labels;
-        out->rows = (int64_t)rows;
-        out->featureCount = (int64_t)(columns - 1);
-        out->classes = maxLabel + 1;
-        features = NULL;
-        labels = NULL;
-    }
-done:
-    free(features);
-    free(labels);
-    free(fs);
-    free(fn);
-    free_lines(&ls);
-    return status;
-}
-
-void pdmm_board_free_csv(pdmm_csv *csv) {
-    free(csv->features);
-    free(csv->labels);
-    csv->features = NULL;
-    csv->labels = NULL;
-}
+void pdmm_board_free(void *p) { free(p); }

@@ -211,31 +211,26 @@ func builtinDigits() throws(EngineError) -> Dataset {
                 classes: Int(PDMM_DIGITS_CLASSES))
 }
 
+/// Reads the file with C stdio and parses it with the engine's `CSVParser`
+/// (the host tool's parser: same rules, same messages).
 func loadCSV(_ path: String, labelColumn: String?) throws(BoardError) -> Dataset {
-    var csv = pdmm_csv()
     var err = [UInt8](repeating: 0, count: 512)
     var p = Array(path.utf8) + [0]
-    var lc: [UInt8]? = labelColumn.map { Array($0.utf8) + [0] }
+    var buf: UnsafeMutablePointer<UInt8>? = nil
+    var len: Int64 = 0
     let rc = p.withUnsafeMutableBufferPointer { pb in
         err.withUnsafeMutableBufferPointer { eb in
-            if lc != nil {
-                return lc!.withUnsafeMutableBufferPointer { lb in
-                    pdmm_board_load_csv(pb.baseAddress, lb.baseAddress, &csv, eb.baseAddress, Int64(eb.count))
-                }
-            }
-            return pdmm_board_load_csv(pb.baseAddress, nil, &csv, eb.baseAddress, Int64(eb.count))
+            pdmm_board_read_file(pb.baseAddress, &buf, &len, eb.baseAddress, Int64(eb.count))
         }
     }
     if rc != 0 {
         let msg = err.withUnsafeBufferPointer { cString($0.baseAddress!) }
         throw .data(msg)
     }
-    defer { pdmm_board_free_csv(&csv) }
-    let rows = Int(csv.rows), width = Int(csv.featureCount)
-    let f = Array(UnsafeBufferPointer(start: csv.features, count: rows * width))
-    let l = Array(UnsafeBufferPointer(start: csv.labels, count: rows))
+    defer { pdmm_board_free(buf) }
+    let bytes = Array(UnsafeBufferPointer(start: buf, count: Int(len)))
     do {
-        return try Dataset(featureCount: width, classes: Int(csv.classes), features: f, labels: l)
+        return try CSVParser.parse(bytes, labelColumn: labelColumn)
     } catch {
         throw .data("\(path): \(error.message)")
     }

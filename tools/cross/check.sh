@@ -226,7 +226,7 @@ for seed in $SEEDS; do
   done
 done
 
-# CSV input: the same file through the host's CSVLoader and the board's fopen/fgets parser.
+# CSV input: the same file through the host tool and the board program (both parse with the engine's CSVParser).
 chash="$(field "$LOG/csv-host.txt" 'weights hash ')"
 echo "-- CSV: $csvargs  (host $chash)"
 row="| 3 | \`--data Data/digits.csv --epochs 1\` | \`$chash\` |"

@@ -38,24 +38,12 @@ int pdmm_board_parse_double(const uint8_t *p, int64_t n, double *out);
 /** (int64_t)(v * mult) as the host tool computes Int(v * mult) for sizes; -1 if out of range. */
 int64_t pdmm_board_scaled_size(double v, double mult);
 
-/* ---- CSV: numeric features, an integer label column (default: the last) ---- */
-typedef struct pdmm_csv {
-    int32_t *features; /* rows x columns-1, Q16.16, row-major (malloc'ed) */
-    int32_t *labels;   /* rows (malloc'ed) */
-    int64_t rows;
-    int64_t featureCount;
-    int64_t classes;   /* max label + 1 */
-} pdmm_csv;
 /**
- * Loads path (NUL-terminated bytes) with fopen/fgets, the rules of the host's
- * CSVLoader: optional header (a first line with a non-numeric field), blank
- * lines skipped, fields trimmed, features rounded to Q16.16 (nearest, ties
- * away), out-of-range features an error, labels integers in 0...65535.
- * labelColumn: NULL = last; else a 0-based index or a header name.
+ * Reads the whole file at path (NUL-terminated bytes) into a malloc'ed buffer
+ * (*out, *len; free with pdmm_board_free). The engine's CSVParser parses it.
  * Returns 0 on success; otherwise nonzero and a message in err (NUL-terminated).
  */
-int pdmm_board_load_csv(const uint8_t *path, const uint8_t *labelColumn, pdmm_csv *out,
-                        uint8_t *err, int64_t errSize);
-void pdmm_board_free_csv(pdmm_csv *csv);
+int pdmm_board_read_file(const uint8_t *path, uint8_t **out, int64_t *len, uint8_t *err, int64_t errSize);
+void pdmm_board_free(void *p);
 
 #endif
