@@ -43,7 +43,10 @@ public enum CSVError: Error, Equatable {
 /// ```
 public enum CSVParser {
     /// `labelColumn`: a 0-based index as text, a header name, or nil for the last column.
-    public static func parse(_ bytes: [UInt8], labelColumn: String? = nil) throws(CSVError) -> Dataset {
+    /// `verifiedColumn` (same forms): a 0/1 column that becomes `Dataset.verified`
+    /// instead of a feature (PDMM's high-certainty flag).
+    public static func parse(_ bytes: [UInt8], labelColumn: String? = nil,
+                             verifiedColumn: String? = nil) throws(CSVError) -> Dataset {
         var lines: [(Int, Int, Int)] = []  // (line number, start, end)
         var lineNo = 0
         var i = 0
@@ -70,16 +73,14 @@ public enum CSVParser {
         let columns = header?.count ?? firstFields.count
         if columns < 2 { throw .tooFewColumns(count: columns) }
         var labelIndex = columns - 1
-        if let lc = labelColumn {
-            if let v = Int(lc) {
-                if v < 0 || v >= columns { throw .labelColumn("label column \(v) outside 0..<\(columns)") }
-                labelIndex = v
-            } else if let h = header, let v = h.firstIndex(of: lc) {
-                labelIndex = v
-            } else {
-                throw .labelColumn("no column named '\(lc)'")
-            }
+        if let lc = labelColumn { labelIndex = try column(lc, header, columns, what: "label") }
+        var flagIndex = -1
+        if let vc = verifiedColumn {
+            flagIndex = try column(vc, header, columns, what: "verified")
+            if flagIndex == labelIndex { throw .labelColumn("the verified column cannot be the label column") }
+            if columns < 3 { throw .tooFewColumns(count: columns - 1) }
         }
+        var flags: [Bool] = []
         var features: [Int32] = []
         features.reserveCapacity(lines.count * (columns - 1))
         var labels: [Int32] = []
@@ -95,7 +96,12 @@ public enum CSVParser {
                     throw .notANumber(line: ln, column: c + 1, text: text(bytes, f.0, f.1))
                 }
                 if !v.isFinite { throw .notFinite(line: ln, column: c + 1, text: text(bytes, f.0, f.1)) }
-                if c == labelIndex {
+                if c == flagIndex {
+                    if v != 0 && v != 1 {
+                        throw .labelColumn("line \(ln), column \(c + 1): verified flag '\(text(bytes, f.0, f.1))' is not 0 or 1")
+                    }
+                    flags.append(v == 1)
+                } else if c == labelIndex {
                     if !(v >= 0 && v < 65536) || v != v.rounded(.towardZero) {
                         throw .badLabel(line: ln, column: c + 1, text: text(bytes, f.0, f.1))
                     }
@@ -118,10 +124,23 @@ public enum CSVParser {
         if minLabel == maxLabel { throw .singleClass(label: Int(minLabel)) }
         if saturated > 0 { throw .saturated(count: saturated, first: firstSat.0, column: firstSat.1) }
         do {
-            return try Dataset(featureCount: columns - 1, classes: Int(maxLabel) + 1, features: features, labels: labels)
+            let d = try Dataset(featureCount: columns - (flagIndex >= 0 ? 2 : 1), classes: Int(maxLabel) + 1,
+                                features: features, labels: labels)
+            if flagIndex >= 0 { d.verified = flags }
+            return d
         } catch {
             throw .labelColumn(error.message)
         }
+    }
+
+    /// A column given as a 0-based index or a header name.
+    static func column(_ s: String, _ header: [String]?, _ columns: Int, what: String) throws(CSVError) -> Int {
+        if let v = Int(s) {
+            if v < 0 || v >= columns { throw .labelColumn("\(what) column \(v) outside 0..<\(columns)") }
+            return v
+        }
+        if let h = header, let v = h.firstIndex(of: s) { return v }
+        throw .labelColumn("no column named '\(s)'")
     }
 
     /// Field boundaries (trimmed of spaces and tabs) of bytes[s..<e].

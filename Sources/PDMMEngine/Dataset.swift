@@ -13,6 +13,9 @@ public final class Dataset {
     let labels: UnsafeMutablePointer<Int32>
     /// Values clamped to the Q16.16 range when scaling was applied.
     public private(set) var saturatedValues: UInt64 = 0
+    /// Per-sample "verified" (high-certainty) flags, if the data has such a
+    /// column; kept through `subset`, `split` and `scaled`. PDMM's D_Ideal.
+    public var verified: [Bool]?
 
     /// Copies Q16.16 features (count x featureCount, row-major) and labels;
     /// every label must lie in 0..<classes.
@@ -60,6 +63,7 @@ public final class Dataset {
             (d.features + j * featureCount).update(from: features + s * featureCount, count: featureCount)
             d.labels[j] = labels[s]
         }
+        if let v = verified { d.verified = indices.map { v[$0] } }
         return d
     }
 
@@ -116,6 +120,7 @@ public final class Dataset {
             d.labels[i] = labels[i]
         }
         d.saturatedValues = sat
+        d.verified = verified
         return d
     }
 }

@@ -95,9 +95,11 @@ public final class PDMMPipeline {
     public private(set) var lastUncertainty: Int32 = 0
     public private(set) var ivcCount = 0
 
-    /// Splits `train` into D_Ideal (a seeded, class-stratified fraction; or the
-    /// samples flagged in `verified`, if given) and D_new.
-    public init(shape: NetworkShape, config: PDMMConfig, train: Dataset, verified: [Bool]? = nil) throws(EngineError) {
+    /// Splits `train` into D_Ideal (the samples flagged in `verified`, or else in
+    /// `train.verified`, if the data has such a column; otherwise a seeded,
+    /// class-stratified fraction) and D_new.
+    public init(shape: NetworkShape, config: PDMMConfig, train: Dataset, verified explicit: [Bool]? = nil) throws(EngineError) {
+        let verified = explicit ?? train.verified
         try config.validate(layers: shape.layerCount)
         if train.featureCount != shape.inputWidth {
             throw .featureMismatch(expected: shape.inputWidth, got: train.featureCount)

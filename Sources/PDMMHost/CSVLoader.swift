@@ -11,7 +11,7 @@ public struct DataError: Error, CustomStringConvertible, Equatable {
 /// (default: the last), optional header line (detected: a first line with a
 /// non-numeric field). Features become Q16.16 (saturated values counted).
 public enum CSVLoader {
-    public static func load(path: String, labelColumn: String? = nil) throws -> Dataset {
+    public static func load(path: String, labelColumn: String? = nil, verifiedColumn: String? = nil) throws -> Dataset {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DataError(message: "\(path): cannot read file")
         }
@@ -20,7 +20,7 @@ public enum CSVLoader {
             bytes = try gunzip(path)
         }
         do {
-            return try CSVParser.parse([UInt8](bytes), labelColumn: labelColumn)
+            return try CSVParser.parse([UInt8](bytes), labelColumn: labelColumn, verifiedColumn: verifiedColumn)
         } catch {
             throw DataError(message: "\(path): \(error.message)")
         }

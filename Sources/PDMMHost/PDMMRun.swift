@@ -20,6 +20,8 @@ public struct PDMMResult {
     public var peakPlanned: Int
     public var peakMeasured: Int
     public var hash: UInt64
+    /// D_Ideal came from the data's verified column, not from idealFraction.
+    public var idealFromFlags: Bool
 }
 
 public func runPDMM(_ cfg: PDMMConfig, widths: [Int], train: Dataset, test: Dataset) throws -> PDMMResult {
@@ -57,12 +59,14 @@ public func runPDMM(_ cfg: PDMMConfig, widths: [Int], train: Dataset, test: Data
                       finalAccuracy: Double(decision.final) / Double(test.count),
                       threshold: Double(p.thresholdQ16) / 65536, uncertainty: Double(p.lastUncertainty) / 65536,
                       ivcSteps: p.ivcCount, saturations: p.saturations, peakPlanned: peak.planned,
-                      peakMeasured: peak.measured, hash: p.errorAware.weightsHash)
+                      peakMeasured: peak.measured, hash: p.errorAware.weightsHash,
+                      idealFromFlags: train.verified != nil)
 }
 
 public enum PDMMText {
     public static func summary(_ r: PDMMResult) -> String {
-        var s = "PDMM pipeline: k \(r.config.k), ideal fraction \(r.config.idealFraction), "
+        var s = "PDMM pipeline: k \(r.config.k), "
+        s += r.idealFromFlags ? "D_Ideal = the verified samples, " : "ideal fraction \(r.config.idealFraction), "
         s += "ideal \(r.config.idealBackprop ? "bp" : "blockwise(\(r.config.k))") \(r.config.idealEpochs) epochs, "
         s += "defect \(r.config.defectEpochs) epochs, IVC every \(r.config.ivcPeriod) steps, lambdaMax \(r.config.lambdaMax)\n"
         s += "|D| \(r.trainCount)  |D_Ideal| \(r.idealCount)  |E| \(r.errorCount) (\(String(format: "%.1f", 100 * Double(r.errorCount) / Double(r.trainCount)))% of D), "

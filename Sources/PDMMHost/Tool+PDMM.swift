@@ -32,7 +32,8 @@ extension Tool {
     /// `pdmm compare`: the PDMM pipeline beside bp and bp-checkpoint trained for the same epochs.
     func compare(_ argv: [String]) throws -> Int32 {
         let a = try Arguments(argv, valued: Tool.pdmmFlags.union(["data", "layers", "k", "epochs", "batch", "optimizer",
-                                                                  "momentum", "lr", "seed", "label-column"]),
+                                                                  "momentum", "lr", "seed", "label-column",
+                                                                  "verified-column"]),
                               switches: ["ideal-bp"])
         var cfg = try runConfig(a)
         let data = try loadData(a)

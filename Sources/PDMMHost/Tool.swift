@@ -92,7 +92,7 @@ public final class Tool {
               Seeded 80/20 split; feature scaling from the training split. A progress line per
               epoch on stderr, the summary on stdout.
               --optimizer riemannian [--riemann-alpha A] [--riemann-rho R] [--phi grad2|absw]
-              --mode pdmm: [--k N] [--ideal-fraction F] [--ideal-epochs N] [--ideal-bp]
+              --mode pdmm: [--k N] [--ideal-fraction F | --verified-column N|NAME] [--ideal-epochs N] [--ideal-bp]
                  [--threshold NATS | --error-fraction F] [--ivc-period STEPS]
                  [--alpha A] [--beta B] [--gamma G] [--lambda-max L]  (0 <= L < 1)
             """
@@ -166,7 +166,8 @@ public final class Tool {
 
     func loadData(_ a: Arguments) throws -> Dataset {
         guard let path = a.string("data") else { return BuiltinData.digits() }
-        return try CSVLoader.load(path: path, labelColumn: a.string("label-column"))
+        return try CSVLoader.load(path: path, labelColumn: a.string("label-column"),
+                                  verifiedColumn: a.string("verified-column"))
     }
 
     // MARK: train
@@ -175,7 +176,7 @@ public final class Tool {
         let a = try Arguments(argv, valued: Tool.pdmmFlags.union(["data", "layers", "mode", "k", "epochs", "batch", "budget",
                                              "optimizer", "momentum", "lr", "seed", "label-column",
                                              "riemann-alpha", "riemann-rho", "phi", "save", "resume",
-                                             "checkpoint-every", "stop-after"]), switches: ["ideal-bp"])
+                                             "checkpoint-every", "stop-after", "verified-column"]), switches: ["ideal-bp"])
         let isPDMM = a.string("mode") == "pdmm"
         var cfg = try runConfig(a, skipMode: isPDMM)
         var resume: Checkpoint?

@@ -28,6 +28,28 @@ final class PDMMTests: XCTestCase {
         XCTAssertEqual((0..<p.ideal.count).map { p.ideal.feature($0, 0) }, (0..<q.ideal.count).map { q.ideal.feature($0, 0) })
     }
 
+    func testVerifiedColumnBecomesDIdealAndSurvivesTheSplit() throws {
+        var text = "v,a,b,label\n"
+        for i in 0..<40 { text += "\(i % 4 == 0 ? 1 : 0),\(i),\(i % 3),\(i % 2)\n" }
+        let d = try CSVParser.parse(Array(text.utf8), labelColumn: "label", verifiedColumn: "v")
+        XCTAssertEqual(d.featureCount, 2)
+        XCTAssertEqual(d.verified?.filter { $0 }.count, 10)
+        let (train, _) = d.split(trainPercent: 80, seed: 2)
+        let scaled = train.scaled(by: train.scalingStatistics())
+        let flagged = scaled.verified!.filter { $0 }.count
+        let p = try PDMMPipeline(shape: try NetworkShape(widths: [2, 4, 2]), config: PDMMConfig(), train: scaled)
+        XCTAssertEqual(p.ideal.count, flagged)
+        XCTAssertEqual(p.rest.count, scaled.count - flagged)
+        // every D_Ideal sample is a verified one: its feature a = i is a multiple of 4
+        let (rawTrain, _) = d.split(trainPercent: 80, seed: 2)
+        var verifiedA = Set<Int32>()
+        for i in 0..<rawTrain.count where rawTrain.verified![i] { verifiedA.insert(rawTrain.feature(i, 0)) }
+        XCTAssertTrue(verifiedA.allSatisfy { ($0 >> 16) % 4 == 0 })
+        XCTAssertThrowsError(try CSVParser.parse(Array("v,a,label\n2,1,0\n0,1,1\n".utf8), verifiedColumn: "v")) { e in
+            XCTAssertEqual((e as! CSVError).message, "line 2, column 1: verified flag '2' is not 0 or 1")
+        }
+    }
+
     func testErrorGroupIsExactlyTheSamplesAboveTheThreshold() throws {
         var cfg = PDMMConfig()
         cfg.threshold = .value(1.2)
