@@ -29,7 +29,7 @@ public final class Arena {
     /// Allocates `budget` bytes once and lays out the plan's regions. Throws
     /// `budgetExceeded` (every category, the total, the shortfall) if it does not fit.
     public convenience init(plan: MemoryPlan, budget: Int) throws(EngineError) {
-        if plan.peakWritable > budget { throw .budgetExceeded(plan: plan, budget: budget) }
+        if plan.peakWritable > budget { throw .budgetExceeded(planned: plan.bytes, budget: budget) }
         let size = max(plan.peakWritable, 16)
         let p = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
         self.init(base: p, capacity: size, owns: true, plan: plan)
@@ -38,7 +38,7 @@ public final class Arena {
     /// Uses caller-owned memory (e.g. a static buffer on a board), 8-byte aligned.
     public convenience init(plan: MemoryPlan, memory: UnsafeMutableRawBufferPointer) throws(EngineError) {
         guard let p = memory.baseAddress, plan.peakWritable <= memory.count else {
-            throw .budgetExceeded(plan: plan, budget: memory.count)
+            throw .budgetExceeded(planned: plan.bytes, budget: memory.count)
         }
         if Int(bitPattern: p) % 8 != 0 {
             throw .invalidParameter(name: "arena memory", reason: "must be 8-byte aligned")

@@ -19,7 +19,7 @@ public enum EngineError: Error, Equatable {
     /// k must satisfy 1 <= k <= L.
     case invalidK(k: Int, layers: Int)
     /// The plan does not fit the budget: every category, the total and the shortfall.
-    case budgetExceeded(plan: MemoryPlan, budget: Int)
+    case budgetExceeded(planned: ByteCounts, budget: Int)
     /// A label outside [0, classes).
     case labelOutOfRange(sample: Int, label: Int, classes: Int)
     /// A data set whose feature count does not match the network's input width.
@@ -44,10 +44,10 @@ public enum EngineError: Error, Equatable {
             return "batch size must be at least 1, got \(value)"
         case .invalidK(let k, let layers):
             return "k must be between 1 and L = \(layers), got \(k)"
-        case .budgetExceeded(let plan, let budget):
-            var s = "plan needs \(plan.peakWritable) writable bytes but the budget is \(budget) bytes (short by \(plan.peakWritable - budget) bytes):"
-            for c in MemoryCategory.allCases where plan.bytes[c] > 0 {
-                s += " \(c.name)=\(plan.bytes[c])"
+        case .budgetExceeded(let planned, let budget):
+            var s = "plan needs \(planned.writable) writable bytes but the budget is \(budget) bytes (short by \(planned.writable - budget) bytes):"
+            for c in MemoryCategory.allCases where c.isWritable && planned[c] > 0 {
+                s += " \(c.name)=\(planned[c])"
             }
             return s
         case .labelOutOfRange(let sample, let label, let classes):

@@ -40,10 +40,7 @@ public final class Predictor {
         self.batch = batch
         self.planned = b
         self.L = L
-        let plan = try MemoryPlan(shape: shape, batch: batch, mode: .local(k: 1), optimizer: .sgd)
-        if b.writable > budget {
-            throw .budgetExceeded(plan: plan, budget: budget)
-        }
+        if b.writable > budget { throw .budgetExceeded(planned: b, budget: budget) }
         arena = Arena(plannedBytes: b, budget: budget)
         input = arena.take(.input, batch * n[0])
         labels = arena.take(.input, batch).base

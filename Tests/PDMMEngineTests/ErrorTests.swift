@@ -50,12 +50,27 @@ final class ErrorTests: XCTestCase {
         // trainable 4*(144+68)=848, input 4*2*9=72, stored 4*2*16=128, working 4*2*(2*16+1)=264, scratch 8*16=128
         XCTAssertEqual(plan.peakWritable, 848 + 72 + 128 + 264 + 128)
         let model = Model(shape: shape, seed: 1)
-        expect(.budgetExceeded(plan: plan, budget: 1000),
+        expect(.budgetExceeded(planned: plan.bytes, budget: 1000),
                "plan needs 1440 writable bytes but the budget is 1000 bytes (short by 440 bytes): weights.trainable=848 input=72 activations.stored=128 activations.working=264 scratch=128") {
             _ = try Trainer(model: model, batch: 2, mode: .bp, optimizer: .sgd, options: TrainingOptions(), budget: 1000)
         }
         XCTAssertNoThrow(try Trainer(model: model, batch: 2, mode: .bp, optimizer: .sgd,
                                      options: TrainingOptions(), budget: 1440))
+    }
+
+    func testPredictorBudgetNamesItsOwnCategories() throws {
+        let shape = try NetworkShape(widths: [8, 16, 4])
+        // input 4*2*9 = 72, working 4*2*(2*16 + 0 + 1) = 264; frozen weights are not writable
+        expect(.budgetExceeded(planned: {
+            var b = ByteCounts()
+            b.input = 72
+            b.activationsWorking = 264
+            b.weightsFrozen = 4 * (8 * 16 + 16 + 16 * 4 + 4)
+            return b
+        }(), budget: 300),
+               "plan needs 336 writable bytes but the budget is 300 bytes (short by 36 bytes): input=72 activations.working=264") {
+            _ = try Predictor(shape: shape, batch: 2, dual: false, perSampleCount: 0, budget: 300)
+        }
     }
 
     func testLabelsOutOfRange() throws {
