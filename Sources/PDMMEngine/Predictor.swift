@@ -4,10 +4,9 @@
 /// Plan (bytes): input 4 B (n_0 + 1); activations.working 4 B (2 max(n_1..n_L)
 /// + D n_L + 1), where D = 1 when a second model's probabilities are combined
 /// (the dual-system decision keeps the stable head's probabilities) else 0, and
-/// the + 1 is the per-sample loss row; scratch 8 x `perSampleWords`/2 ... as
-/// given by the caller (the Error Group separation keeps each sample's
-/// deviation and prediction: 8 bytes per sample); weights.frozen = the models'
-/// parameter bytes (read-only).
+/// the + 1 is the per-sample loss row; scratch 8 x `perSampleCount` (the Error
+/// Group separation keeps each sample's deviation and prediction: 8 bytes per
+/// sample); weights.frozen = the models' parameter bytes (read-only).
 ///
 /// ```swift
 /// let p = try Predictor(shape: model.shape, batch: 32, dual: false, perSampleCount: 0, budget: 1 << 20)
