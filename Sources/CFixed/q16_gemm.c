@@ -138,15 +138,17 @@ Q16_INLINE int64_t q16i_hi(uint64_t w) { return (int64_t)((w >> 32) ^ 0x80000000
 #endif
 
 #if Q16_PAIRS
-Q16_INLINE void ax_tile(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RESTRICT A, size_t a_rs,
-                        size_t a_cs, const q16_t *Q16_RESTRICT B, size_t ldb, int k, int mr, int nr,
-                        uint64_t *nsat) {
+Q16_INLINE void ax_tile(q16_t *Q16_RESTRICT C, size_t ldc, size_t c_cs, const q16_t *Q16_RESTRICT rbias,
+                        const q16_t *Q16_RESTRICT A, size_t a_rs, size_t a_cs, const q16_t *Q16_RESTRICT B,
+                        size_t ldb, int k, int mr, int nr, uint64_t *nsat) {
     int64_t lo[AX_MAX_MR][AX_MAX_NR / 2], hi[AX_MAX_MR][AX_MAX_NR / 2];
     const int np = nr / 2; /* column pairs */
     int r, c, p;
     const int le = q16i_little_endian();
-    for (r = 0; r < mr; r++)
-        for (c = 0; c < np; c++) lo[r][c] = hi[r][c] = 0;
+    for (r = 0; r < mr; r++) {
+        const int64_t init = rbias ? q16i_bias_q32(rbias[r]) : 0;
+        for (c = 0; c < np; c++) lo[r][c] = hi[r][c] = init;
+    }
     Q16_K_LOOP
     for (p = 0; p < k; p++) {
         const q16_t *Q16_RESTRICT b = B + (size_t)p * ldb;
@@ -164,19 +166,21 @@ Q16_INLINE void ax_tile(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_REST
     for (r = 0; r < mr; r++) {
         q16_t *Q16_RESTRICT cr = C + (size_t)r * ldc;
         for (c = 0; c < np; c++) {
-            cr[2 * c + (le ? 0 : 1)] = q16i_round_sat64(lo[r][c], nsat);
-            cr[2 * c + (le ? 1 : 0)] = q16i_round_sat64(hi[r][c], nsat);
+            cr[(size_t)(2 * c + (le ? 0 : 1)) * c_cs] = q16i_round_sat64(lo[r][c], nsat);
+            cr[(size_t)(2 * c + (le ? 1 : 0)) * c_cs] = q16i_round_sat64(hi[r][c], nsat);
         }
     }
 }
 #else
-Q16_INLINE void ax_tile(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RESTRICT A, size_t a_rs,
-                        size_t a_cs, const q16_t *Q16_RESTRICT B, size_t ldb, int k, int mr, int nr,
-                        uint64_t *nsat) {
+Q16_INLINE void ax_tile(q16_t *Q16_RESTRICT C, size_t ldc, size_t c_cs, const q16_t *Q16_RESTRICT rbias,
+                        const q16_t *Q16_RESTRICT A, size_t a_rs, size_t a_cs, const q16_t *Q16_RESTRICT B,
+                        size_t ldb, int k, int mr, int nr, uint64_t *nsat) {
     int64_t acc[AX_MAX_MR][AX_MAX_NR];
     int r, c, p;
-    for (r = 0; r < mr; r++)
-        for (c = 0; c < nr; c++) acc[r][c] = 0;
+    for (r = 0; r < mr; r++) {
+        const int64_t init = rbias ? q16i_bias_q32(rbias[r]) : 0;
+        for (c = 0; c < nr; c++) acc[r][c] = init;
+    }
     Q16_K_LOOP
     for (p = 0; p < k; p++) {
         const q16_t *Q16_RESTRICT b = B + (size_t)p * ldb;
@@ -187,18 +191,20 @@ Q16_INLINE void ax_tile(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_REST
         }
     }
     for (r = 0; r < mr; r++)
-        for (c = 0; c < nr; c++) C[(size_t)r * ldc + (size_t)c] = q16i_round_sat64(acc[r][c], nsat);
+        for (c = 0; c < nr; c++) C[(size_t)r * ldc + (size_t)c * c_cs] = q16i_round_sat64(acc[r][c], nsat);
 }
 #endif
 
 /* Edge tile with run-time sizes: mr <= AX_MAX_MR rows, nr <= AX_MAX_NR columns. */
-static void ax_tile_edge(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RESTRICT A, size_t a_rs,
-                         size_t a_cs, const q16_t *Q16_RESTRICT B, size_t ldb, int mr, int nr, int k,
-                         uint64_t *nsat) {
+static void ax_tile_edge(q16_t *Q16_RESTRICT C, size_t ldc, size_t c_cs, const q16_t *Q16_RESTRICT rbias,
+                         const q16_t *Q16_RESTRICT A, size_t a_rs, size_t a_cs, const q16_t *Q16_RESTRICT B,
+                         size_t ldb, int mr, int nr, int k, uint64_t *nsat) {
     int64_t acc[AX_MAX_MR][AX_MAX_NR];
     int r, c, p;
-    for (r = 0; r < mr; r++)
-        for (c = 0; c < nr; c++) acc[r][c] = 0;
+    for (r = 0; r < mr; r++) {
+        const int64_t init = rbias ? q16i_bias_q32(rbias[r]) : 0;
+        for (c = 0; c < nr; c++) acc[r][c] = init;
+    }
     for (p = 0; p < k; p++) {
         const q16_t *Q16_RESTRICT b = B + (size_t)p * ldb;
         const q16_t *Q16_RESTRICT a = A + (size_t)p * a_cs;
@@ -208,43 +214,57 @@ static void ax_tile_edge(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RES
         }
     }
     for (r = 0; r < mr; r++)
-        for (c = 0; c < nr; c++) C[(size_t)r * ldc + (size_t)c] = q16i_round_sat64(acc[r][c], nsat);
+        for (c = 0; c < nr; c++) C[(size_t)r * ldc + (size_t)c * c_cs] = q16i_round_sat64(acc[r][c], nsat);
 }
 
 /*
- * C[m x n] = A(m x k) * B[k x n]; int64-safe. Column panels of NR (then NR/2)
- * columns; within a panel, tiles of MR rows (then single rows); leftover
- * columns (< NR/2) use the run-time-sized edge tile. A panel of B (k x NR
- * values) is reused from cache by all the row tiles.
+ * C(m x n) = A(m x k) * B[k x n] (+ rbias[r] on row r; rbias may be NULL);
+ * int64-safe. Element (r, c) of C is stored at C[r*ldc + c*c_cs] (c_cs = 1:
+ * row-major; the packed gemm_nt path stores the transpose). Column panels of
+ * NR (then NR/2) columns; within a panel, tiles of MR rows (then 2, then
+ * single rows); leftover columns (< NR/2) use the run-time-sized edge tile. A panel
+ * of B (k x NR values) is reused from cache by all the row tiles.
  */
-Q16_INLINE void ax_driver_impl(q16_t *C, const q16_t *A, size_t a_rs, size_t a_cs, const q16_t *B, int m, int n,
-                               int k, const int MR, const int NR, uint64_t *nsat) {
+Q16_INLINE void ax_driver_impl(q16_t *C, size_t ldc, size_t c_cs, const q16_t *rbias, const q16_t *A, size_t a_rs,
+                               size_t a_cs, const q16_t *B, size_t ldb, int m, int n, int k, const int MR,
+                               const int NR, uint64_t *nsat) {
     int i0, j0 = 0;
-    const size_t ldc = (size_t)n, ldb = (size_t)n;
+#define AX_C(i, j) (C + (size_t)(i) * ldc + (size_t)(j) * c_cs)
+#define AX_RB(i) (rbias ? rbias + (i) : NULL)
     for (; j0 + NR <= n; j0 += NR) {
         for (i0 = 0; i0 + MR <= m; i0 += MR)
-            ax_tile(C + (size_t)i0 * ldc + (size_t)j0, ldc, A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb, k,
-                    MR, NR, nsat);
+            ax_tile(AX_C(i0, j0), ldc, c_cs, AX_RB(i0), A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb, k, MR,
+                    NR, nsat);
+        if (MR > 2)
+            for (; i0 + 2 <= m; i0 += 2)
+                ax_tile(AX_C(i0, j0), ldc, c_cs, AX_RB(i0), A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb, k,
+                        2, NR, nsat);
         for (; i0 < m; i0++)
-            ax_tile(C + (size_t)i0 * ldc + (size_t)j0, ldc, A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb, k, 1,
+            ax_tile(AX_C(i0, j0), ldc, c_cs, AX_RB(i0), A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb, k, 1,
                     NR, nsat);
     }
     if (NR >= 4 && j0 + NR / 2 <= n) {
         for (i0 = 0; i0 + MR <= m; i0 += MR)
-            ax_tile(C + (size_t)i0 * ldc + (size_t)j0, ldc, A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb, k,
-                    MR, NR / 2, nsat);
+            ax_tile(AX_C(i0, j0), ldc, c_cs, AX_RB(i0), A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb, k, MR,
+                    NR / 2, nsat);
+        if (MR > 2)
+            for (; i0 + 2 <= m; i0 += 2)
+                ax_tile(AX_C(i0, j0), ldc, c_cs, AX_RB(i0), A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb, k,
+                        2, NR / 2, nsat);
         for (; i0 < m; i0++)
-            ax_tile(C + (size_t)i0 * ldc + (size_t)j0, ldc, A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb, k, 1,
+            ax_tile(AX_C(i0, j0), ldc, c_cs, AX_RB(i0), A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb, k, 1,
                     NR / 2, nsat);
         j0 += NR / 2;
     }
     if (j0 < n) {
         for (i0 = 0; i0 < m; i0 += AX_MAX_MR) {
             int mr = m - i0 < AX_MAX_MR ? m - i0 : AX_MAX_MR;
-            ax_tile_edge(C + (size_t)i0 * ldc + (size_t)j0, ldc, A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb,
-                         mr, n - j0, k, nsat);
+            ax_tile_edge(AX_C(i0, j0), ldc, c_cs, AX_RB(i0), A + (size_t)i0 * a_rs, a_rs, a_cs, B + j0, ldb, mr,
+                         n - j0, k, nsat);
         }
     }
+#undef AX_C
+#undef AX_RB
 }
 
 /* `wide`: the CPU has AVX-512 (32 vector registers): use the big tile. */
@@ -253,10 +273,11 @@ Q16_MV static void ax_driver(q16_t *C, const q16_t *A, size_t a_rs, size_t a_cs,
     uint64_t nsat = 0;
 #if Q16_PAIRS
     if (wide)
-        ax_driver_impl(C, A, a_rs, a_cs, B, m, n, k, AX_WIDE_MR, AX_WIDE_NR, &nsat);
+        ax_driver_impl(C, (size_t)n, 1, NULL, A, a_rs, a_cs, B, (size_t)n, m, n, k, AX_WIDE_MR, AX_WIDE_NR, &nsat);
     else
 #endif
-        ax_driver_impl(C, A, a_rs, a_cs, B, m, n, k, AX_NARROW_MR, AX_NARROW_NR, &nsat);
+        ax_driver_impl(C, (size_t)n, 1, NULL, A, a_rs, a_cs, B, (size_t)n, m, n, k, AX_NARROW_MR, AX_NARROW_NR,
+                       &nsat);
     (void)wide;
     if (sat) *sat += nsat;
 }
@@ -343,6 +364,61 @@ Q16_MV static void dt_driver(q16_t *C, const q16_t *A, const q16_t *B, const q16
     if (sat) *sat += nsat;
 }
 
+/*
+ * gemm_nt for small k, the shape of a dense layer's forward pass with a
+ * small batch (m = 32, k = 64..128): the dot form above needs one horizontal
+ * reduction per output, which costs as much as the k loop itself at such k.
+ * Instead, up to NT_PACK values of A are transposed into a stack buffer
+ * At[k x mc] (a block of mc rows of A), and C^T[n x mc] = B[n x k] * At[k x mc]
+ * is computed by the axpy microkernel (rows of B broadcast, rows of At as
+ * vectors), storing the transpose and starting each row from its bias.
+ * No horizontal reduction, and each row of B is read once per block of rows.
+ */
+#define NT_PACK 4096 /* q16 values: 16 KiB of stack */
+
+/*
+ * 1 if the packed path applies and pays: a block holds >= min(m, AX_WIDE_NR)
+ * rows of A, and n is not small against k (packing costs ~ m*k, the
+ * reductions it saves ~ m*n; with n = 10, k = 128 the dot form is faster).
+ */
+static int nt_pack_ok(int m, int n, int k) {
+    int want = m < AX_WIDE_NR ? m : AX_WIDE_NR;
+    return want >= 8 && k <= NT_PACK / want && (size_t)n * 4u >= (size_t)k;
+}
+
+Q16_MV static void nt_pack_driver(q16_t *C, const q16_t *A, const q16_t *B, const q16_t *bias, int m, int n,
+                                  int k, int wide, uint64_t *sat) {
+    q16_t At[NT_PACK];
+    uint64_t nsat = 0;
+    const size_t ldk = (size_t)k;
+    int i0, mc = NT_PACK / k;
+    if (mc >= m)
+        mc = m;
+    else
+        mc -= mc % AX_WIDE_NR; /* >= AX_WIDE_NR (nt_pack_ok) */
+    for (i0 = 0; i0 < m; i0 += mc) {
+        const int rows = m - i0 < mc ? m - i0 : mc;
+        const size_t ldt = (size_t)rows;
+        int i, p;
+        for (p = 0; p < k; p++) {
+            q16_t *Q16_RESTRICT atp = At + (size_t)p * ldt;
+            const q16_t *Q16_RESTRICT ac = A + (size_t)i0 * ldk + (size_t)p;
+            for (i = 0; i < rows; i++) atp[i] = ac[(size_t)i * ldk];
+        }
+        /* C^T block: row j (of n) at C + i0*n + j, column i at stride n */
+#if Q16_PAIRS
+        if (wide)
+            ax_driver_impl(C + (size_t)i0 * (size_t)n, 1, (size_t)n, bias, B, ldk, 1, At, ldt, n, rows, k,
+                           AX_WIDE_MR, AX_WIDE_NR, &nsat);
+        else
+#endif
+            ax_driver_impl(C + (size_t)i0 * (size_t)n, 1, (size_t)n, bias, B, ldk, 1, At, ldt, n, rows, k,
+                           AX_NARROW_MR, AX_NARROW_NR, &nsat);
+    }
+    (void)wide;
+    if (sat) *sat += nsat;
+}
+
 /* y[m] = A[m x n] x[n] + bias[m]; int64-safe. Blocks of 4 rows share x. */
 Q16_MV static void gv_driver(q16_t *y, const q16_t *A, const q16_t *x, const q16_t *bias, int m, int n,
                              uint64_t *sat) {
@@ -424,6 +500,9 @@ q16_status q16_gemm_nt(q16_t *C, const q16_t *A, const q16_t *B, const q16_t *bi
     if (!q16i_int64_safe(q16i_maxabs(A, (size_t)m * (size_t)k), q16i_maxabs(B, (size_t)k * (size_t)n), k,
                          q16i_bias_extra(bias, n)))
         return q16_ref_gemm_nt(C, A, B, bias, m, n, k, sat);
-    dt_driver(C, A, B, bias, m, n, k, sat);
+    if (nt_pack_ok(m, n, k))
+        nt_pack_driver(C, A, B, bias, m, n, k, q16i_wide_tiles(), sat);
+    else
+        dt_driver(C, A, B, bias, m, n, k, sat);
     return Q16_OK;
 }

@@ -168,19 +168,19 @@ Q16_MV static uint64_t q16u_outer_row(q16_t *Q16_RESTRICT Wi, int64_t *Q16_RESTR
                                       const q16_t *Q16_RESTRICT dY, const q16_t *Q16_RESTRICT X, uint32_t lr_q32,
                                       int batch, int m, int n, int i, uint64_t seed, uint64_t cbase) {
     uint64_t nsat = 0;
-    int64_t dv[4];
+    q16_t dv[4]; /* q16, not int64: the compiler then sees 32 x 32 -> 64 products (one vpmuldq) */
     const q16_t *xr[4];
     int b, j, cnt = 0;
     for (j = 0; j < n; j++) s[j] = 0;
     for (b = 0; b < batch; b++) {
-        int64_t dy = dY[(size_t)b * (size_t)m + (size_t)i];
+        const q16_t dy = dY[(size_t)b * (size_t)m + (size_t)i];
         if (dy == 0) continue; /* ReLU-masked gradients are often exactly 0 */
         dv[cnt] = dy;
         xr[cnt] = X + (size_t)b * (size_t)n;
         if (++cnt == 4) {
             const q16_t *Q16_RESTRICT x0 = xr[0], *Q16_RESTRICT x1 = xr[1];
             const q16_t *Q16_RESTRICT x2 = xr[2], *Q16_RESTRICT x3 = xr[3];
-            const int64_t d0 = dv[0], d1 = dv[1], d2 = dv[2], d3 = dv[3];
+            const int64_t d0 = (int64_t)dv[0], d1 = (int64_t)dv[1], d2 = (int64_t)dv[2], d3 = (int64_t)dv[3];
             for (j = 0; j < n; j++)
                 s[j] += d0 * (int64_t)x0[j] + d1 * (int64_t)x1[j] + d2 * (int64_t)x2[j] + d3 * (int64_t)x3[j];
             cnt = 0;
@@ -188,7 +188,7 @@ Q16_MV static uint64_t q16u_outer_row(q16_t *Q16_RESTRICT Wi, int64_t *Q16_RESTR
     }
     for (b = 0; b < cnt; b++) {
         const q16_t *Q16_RESTRICT x0 = xr[b];
-        const int64_t d0 = dv[b];
+        const int64_t d0 = (int64_t)dv[b];
         for (j = 0; j < n; j++) s[j] += d0 * (int64_t)x0[j];
     }
     for (j = 0; j < n; j++) {

@@ -290,6 +290,30 @@ final class KernelTests: XCTestCase {
         t.assertClean("fast vs reference, random shapes")
     }
 
+    /// Small-batch shapes of a dense layer (gemm_nt's packed-transpose path: m rows of A
+    /// transposed into a stack block, several blocks when m * k is large), odd sizes 1...40,
+    /// with and without bias; all layouts are compared with the reference.
+    func testFastEqualsReferenceSmallBatchShapes() {
+        var rng = SplitMix64(seed: 0x5B47_C432)
+        var t = Tally()
+        for it in 0 ..< 400 {
+            let m = 1 + Int(rng.next() % 40), n = 1 + Int(rng.next() % 40), k = 1 + Int(rng.next() % 40)
+            let d = Dist.allCases[it % Dist.allCases.count]
+            compareAll(&t, fill(m * k, d, &rng), fill(k * n, d, &rng), fill(max(m, n), d, &rng),
+                       fill(k, d, &rng), m, n, k, "small m=\(m) n=\(n) k=\(k) \(d)")
+        }
+        let shapes: [(Int, Int, Int)] = [(32, 128, 64), (32, 128, 128), (32, 10, 128), (32, 64, 129), (31, 33, 127),
+                                         (33, 40, 128), (100, 37, 100), (97, 64, 120), (200, 50, 41), (8, 9, 512),
+                                         (9, 300, 455), (64, 17, 64)]
+        for (m, n, k) in shapes {
+            for d in [Dist.nn, .wide, .scales] {
+                compareAll(&t, fill(m * k, d, &rng), fill(k * n, d, &rng), fill(max(m, n), d, &rng),
+                           fill(k, d, &rng), m, n, k, "batch m=\(m) n=\(n) k=\(k) \(d)")
+            }
+        }
+        t.assertClean("fast vs reference, small-batch shapes")
+    }
+
     func testFastEqualsReferenceLargeSizes() {
         var rng = SplitMix64(seed: 0x0B16_0256)
         var t = Tally()

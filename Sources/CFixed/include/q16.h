@@ -160,6 +160,7 @@ q16_status q16_gemm_tn(q16_t *C, const q16_t *A, const q16_t *B, int m, int n, i
  * C[m x n] = A * B^T + bias (bias[n] added to every row, may be NULL);
  * A is [m x k], B is [n x k]. This is a dense layer's forward pass:
  * Y[batch x out] = X[batch x in] * W[out x in]^T + b[out].
+ * Stack: up to 16 KiB (a transposed block of A for small k; no heap, no scratch argument).
  */
 q16_status q16_gemm_nt(q16_t *C, const q16_t *A, const q16_t *B, const q16_t *bias,
                        int m, int n, int k, uint64_t *sat);
