@@ -4,17 +4,8 @@ import XCTest
 
 final class DeterminismAndAllocationTests: XCTestCase {
     func train(seed: UInt64, mode: TrainingMode, optimizer: OptimizerKind = .sgd) throws -> UInt64 {
-        let shape = try NetworkShape(widths: [12, 24, 24, 16, 3])
-        let model = Model(shape: shape, seed: seed)
-        let data = syntheticData(features: 12, classes: 3, count: 100, seed: seed)
-        let t = try Trainer(model: model, batch: 8, mode: mode, optimizer: optimizer,
-                            options: TrainingOptions(learningRate: 0.05, seed: seed), budget: 1 << 20)
-        for s in 0..<t.stageCount {
-            t.beginStage(s)
-            for e in 0..<3 { _ = try t.trainEpoch(data, epoch: e) }
-        }
-        t.endStage()
-        return model.weightsHash
+        try trainSynthetic(widths: [12, 24, 24, 16, 3], count: 100, mode: mode, optimizer: optimizer,
+                           learningRate: 0.05, seed: seed).model.weightsHash
     }
 
     func testSameSeedSameHashRunAfterRun() throws {

@@ -4,17 +4,9 @@ import XCTest
 
 final class RiemannianTests: XCTestCase {
     func trainedHash(_ opt: OptimizerKind, mode: TrainingMode = .bp, seed: UInt64 = 5) throws -> (UInt64, Trainer) {
-        let shape = try NetworkShape(widths: [10, 20, 16, 4])
-        let model = Model(shape: shape, seed: seed)
-        let data = syntheticData(features: 10, classes: 4, count: 90, seed: seed)
-        let t = try Trainer(model: model, batch: 8, mode: mode, optimizer: opt,
-                            options: TrainingOptions(learningRate: 0.1, seed: seed), budget: 1 << 20)
-        for s in 0..<t.stageCount {
-            t.beginStage(s)
-            for e in 0..<3 { _ = try t.trainEpoch(data, epoch: e) }
-        }
-        t.endStage()
-        return (model.weightsHash, t)
+        let t = try trainSynthetic(widths: [10, 20, 16, 4], count: 90, mode: mode, optimizer: opt,
+                                   learningRate: 0.1, seed: seed)
+        return (t.model.weightsHash, t)
     }
 
     func testAlphaZeroEqualsPlainSGDBitForBit() throws {

@@ -10,6 +10,23 @@ func syntheticData(features: Int, classes: Int, count: Int, seed: UInt64) -> Dat
     return try! Dataset(featureCount: features, classes: classes, features: f, labels: l)
 }
 
+/// Trains a seeded model on seeded synthetic data through every stage of
+/// `mode` (3 epochs each, batch 8); returns the trainer (its model is `t.model`).
+func trainSynthetic(widths: [Int], count: Int, mode: TrainingMode, optimizer: OptimizerKind,
+                    learningRate: Double, seed: UInt64) throws -> Trainer {
+    let shape = try NetworkShape(widths: widths)
+    let model = Model(shape: shape, seed: seed)
+    let data = syntheticData(features: widths[0], classes: widths[widths.count - 1], count: count, seed: seed)
+    let t = try Trainer(model: model, batch: 8, mode: mode, optimizer: optimizer,
+                        options: TrainingOptions(learningRate: learningRate, seed: seed), budget: 1 << 20)
+    for s in 0..<t.stageCount {
+        t.beginStage(s)
+        for e in 0..<3 { _ = try t.trainEpoch(data, epoch: e) }
+    }
+    t.endStage()
+    return t
+}
+
 struct SplitMix {
     var s: UInt64
     init(_ seed: UInt64) { s = seed }
