@@ -64,8 +64,11 @@ public func runTraining(_ cfg: RunConfig, train: Dataset, test: Dataset, scaling
         firstEpoch = c.epochsDone
     }
     for s in firstStage..<t.stageCount {
-        if !(resume != nil && s == firstStage) { t.beginStage(s) }
-        for e in (s == firstStage ? firstEpoch : 0)..<max(cfg.epochs, s == firstStage ? firstEpoch : 0) {
+        // A resumed run's first stage was begun by `restore`, and continues after its saved epoch.
+        let resumedStage = resume != nil && s == firstStage
+        if !resumedStage { t.beginStage(s) }
+        let from = resumedStage ? firstEpoch : 0
+        for e in from..<max(cfg.epochs, from) {
             lastTrain = try t.trainEpoch(train, epoch: e)
             try afterEpoch?(t, s, e)
             if let progress {
