@@ -368,13 +368,13 @@ Q16_MV static void dt_driver(q16_t *C, const q16_t *A, const q16_t *B, const q16
  * gemm_nt for small k, the shape of a dense layer's forward pass with a
  * small batch (m = 32, k = 64..128): the dot form above needs one horizontal
  * reduction per output, which costs as much as the k loop itself at such k.
- * Instead, up to NT_PACK values of A are transposed into a stack buffer
- * At[k x mc] (a block of mc rows of A), and C^T[n x mc] = B[n x k] * At[k x mc]
+ * Instead, up to NT_PACK values of A are transposed into the caller's scratch
+ * At[k x mc] (a block of mc rows of A; q16_gemm_nt_buffer_size), and C^T[n x mc] = B[n x k] * At[k x mc]
  * is computed by the axpy microkernel (rows of B broadcast, rows of At as
  * vectors), storing the transpose and starting each row from its bias.
  * No horizontal reduction, and each row of B is read once per block of rows.
  */
-#define NT_PACK 4096 /* q16 values: 16 KiB of stack */
+#define NT_PACK 4096 /* q16 values: at most 16 KiB of caller scratch */
 
 /*
  * 1 if the packed path applies and pays: a block holds >= min(m, AX_WIDE_NR)
@@ -386,16 +386,46 @@ static int nt_pack_ok(int m, int n, int k) {
     return want >= 8 && k <= NT_PACK / want && (size_t)n * 4u >= (size_t)k;
 }
 
-Q16_MV static void nt_pack_driver(q16_t *C, const q16_t *A, const q16_t *B, const q16_t *bias, int m, int n,
-                                  int k, int wide, uint64_t *sat) {
-    q16_t At[NT_PACK];
+/* Rows of A per packed block (valid when nt_pack_ok). */
+static int nt_pack_rows(int m, int k) {
+    int mc = NT_PACK / k;
+    if (mc >= m) return m;
+    return mc - mc % AX_WIDE_NR; /* >= AX_WIDE_NR (nt_pack_ok) */
+}
+
+/* Words of the packed block for exactly m rows (0: the unpacked path). */
+static size_t nt_pack_words(int m, int n, int k) {
+    return nt_pack_ok(m, n, k) ? (size_t)nt_pack_rows(m, k) * (size_t)k : 0u;
+}
+
+/*
+ * The block is not monotone in m (a larger m can switch the packed path off or
+ * round the block down to a multiple of AX_WIDE_NR), so the size is the maximum
+ * over every row count 1..m: rows 1..AX_WIDE_NR one by one; above that the
+ * path's condition no longer depends on m and the block is
+ * min(m', NT_PACK / k) or less, so the maximum is min(m, NT_PACK / k) * k.
+ */
+size_t q16_gemm_nt_buffer_size(int m, int n, int k) {
+    size_t best = 0, w;
+    int r;
+    if (m <= 0 || n <= 0 || k <= 0) return 0;
+    for (r = 1; r <= m && r <= AX_WIDE_NR; r++) {
+        w = nt_pack_words(r, n, k);
+        if (w > best) best = w;
+    }
+    if (m > AX_WIDE_NR && nt_pack_ok(AX_WIDE_NR + 1, n, k)) {
+        int rows = m < NT_PACK / k ? m : NT_PACK / k;
+        w = (size_t)rows * (size_t)k;
+        if (w > best) best = w;
+    }
+    return best * sizeof(q16_t);
+}
+
+Q16_MV static void nt_pack_driver(q16_t *C, q16_t *At, const q16_t *A, const q16_t *B, const q16_t *bias, int m,
+                                  int n, int k, int wide, uint64_t *sat) {
     uint64_t nsat = 0;
     const size_t ldk = (size_t)k;
-    int i0, mc = NT_PACK / k;
-    if (mc >= m)
-        mc = m;
-    else
-        mc -= mc % AX_WIDE_NR; /* >= AX_WIDE_NR (nt_pack_ok) */
+    int i0, mc = nt_pack_rows(m, k);
     for (i0 = 0; i0 < m; i0 += mc) {
         const int rows = m - i0 < mc ? m - i0 : mc;
         const size_t ldt = (size_t)rows;
@@ -493,15 +523,23 @@ q16_status q16_gemm_tn(q16_t *C, const q16_t *A, const q16_t *B, int m, int n, i
     return Q16_OK;
 }
 
-q16_status q16_gemm_nt(q16_t *C, const q16_t *A, const q16_t *B, const q16_t *bias, int m, int n, int k,
-                       uint64_t *sat) {
+q16_status q16_gemm_nt(q16_t *C, q16_t *scratch, const q16_t *A, const q16_t *B, const q16_t *bias, int m, int n,
+                       int k, uint64_t *sat) {
+    size_t sb;
     q16_status st = q16i_check_gemm(C, A, B, bias, m, n, k);
     if (st != Q16_OK) return st;
+    sb = nt_pack_words(m, n, k) * sizeof(q16_t); /* this call's block (<= the buffer size) */
+    if (scratch && sb > 0 &&
+        (q16i_overlap(scratch, sb, C, Q16I_BYTES((size_t)m * (size_t)n)) ||
+         q16i_overlap(scratch, sb, A, Q16I_BYTES((size_t)m * (size_t)k)) ||
+         q16i_overlap(scratch, sb, B, Q16I_BYTES((size_t)k * (size_t)n)) ||
+         q16i_overlap(scratch, sb, bias, Q16I_BYTES(n))))
+        return Q16_ERR_OVERLAP;
     if (!q16i_int64_safe(q16i_maxabs(A, (size_t)m * (size_t)k), q16i_maxabs(B, (size_t)k * (size_t)n), k,
                          q16i_bias_extra(bias, n)))
         return q16_ref_gemm_nt(C, A, B, bias, m, n, k, sat);
-    if (nt_pack_ok(m, n, k))
-        nt_pack_driver(C, A, B, bias, m, n, k, q16i_wide_tiles(), sat);
+    if (scratch && sb > 0)
+        nt_pack_driver(C, scratch, A, B, bias, m, n, k, q16i_wide_tiles(), sat);
     else
         dt_driver(C, A, B, bias, m, n, k, sat);
     return Q16_OK;

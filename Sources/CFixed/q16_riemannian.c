@@ -1,12 +1,19 @@
 /* q16_riemannian.c -- the Riemannian diagonal-metric step and IVC's pull
  * towards provenance, with stochastic rounding. See q16.h for the formulas. */
 #include "q16.h"
+#include "q16_gemm_impl.h"
 
-#define Q16R_PHI_STREAM 0x5048495F53545245ull
+/* Stream keys: each stochastic rounding of a parameter's step draws its own word,
+   q16_rng_u32(seed ^ key, counter), so no two roundings share (or correlate through) one. */
+#define Q16R_PHI_STREAM 0x5048495F53545245ull   /* g = SR(s gscale) */
+#define Q16R_DECAY_STREAM 0x5048495F44454341ull /* SR(rho phi) */
+#define Q16R_FRESH_STREAM 0x5048495F46524553ull /* SR((1 - rho) g^2) */
 #define Q16R_S_LIMIT ((int64_t)1 << 62)
-#define Q16R_D_LIMIT ((int64_t)1 << 40)
+/* A bias gradient sum (Q16) is clamped to +-2^46 before it becomes Q32.32 (x 2^16 <= 2^62). */
+#define Q16R_BIAS_LIMIT ((int64_t)1 << 46)
 
-/* SR(s * L / 2^48) exactly, for |s| <= 2^62 and L < 2^32, clamped to +-2^40 (+1):
+/* SR(s * L / 2^48) exactly, for |s| <= 2^62 and L < 2^32 (so |result| <= 2^46; no clamp:
+   a large metric E can shrink even the largest step back into the q16 range):
    floor of the exact quotient plus 1 when the top 32 bits of the 48-bit
    two's-complement fraction exceed rnd (the q16_shift_sr rule). */
 static int64_t q16r_sr_mul48(int64_t s, uint32_t L, uint32_t rnd) {
@@ -19,7 +26,6 @@ static int64_t q16r_sr_mul48(int64_t s, uint32_t L, uint32_t rnd) {
     uint64_t f = ((c & 0xFFFFu) << 32) | (b & 0xFFFFFFFFu); /* |s| L mod 2^48 */
     int64_t fl;
     uint32_t frac32;
-    if (q > (uint64_t)Q16R_D_LIMIT) q = (uint64_t)Q16R_D_LIMIT;
     if (!neg) {
         fl = (int64_t)q;
         frac32 = (uint32_t)(f >> 16);
@@ -33,6 +39,38 @@ static int64_t q16r_sr_mul48(int64_t s, uint32_t L, uint32_t rnd) {
     return fl + (int64_t)(frac32 > rnd);
 }
 
+/* max |x[i]| (|Q16_MIN| = 2^31 representable). */
+static uint32_t q16r_maxabs(const q16_t *x, size_t n) {
+    uint32_t mx = 0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)x[i];
+        uint32_t a = (u >> 31) ? 0u - u : u;
+        mx = a > mx ? a : mx;
+    }
+    return mx;
+}
+
+/* v clamped to +-2^62, counting a clamp. */
+static int64_t q16r_clamp62(int64_t v, uint64_t *nsat) {
+    if (v > Q16R_S_LIMIT) { *nsat += 1; return Q16R_S_LIMIT; }
+    if (v < -Q16R_S_LIMIT) { *nsat += 1; return -Q16R_S_LIMIT; }
+    return v;
+}
+
+/* A 128-bit two's complement sum clamped to +-2^62, counting a clamp. */
+static int64_t q16r_clamp128(q16i_acc128 acc, uint64_t *nsat) {
+    int neg = (acc.hi >> 63) != 0;
+    uint64_t ext = neg ? ~(uint64_t)0 : 0u;
+    if (acc.hi == ext && ((acc.lo >> 63) != 0) == neg) {
+        /* fits int64: its two's complement value without an out-of-range conversion */
+        int64_t v = neg ? -(int64_t)(~acc.lo) - 1 : (int64_t)acc.lo;
+        return q16r_clamp62(v, nsat);
+    }
+    *nsat += 1;
+    return neg ? -Q16R_S_LIMIT : Q16R_S_LIMIT;
+}
+
 static q16_t q16r_sat(int64_t v, uint64_t *nsat) {
     if (v > (int64_t)Q16_MAX) { *nsat += 1; return Q16_MAX; }
     if (v < (int64_t)Q16_MIN) { *nsat += 1; return Q16_MIN; }
@@ -40,7 +78,7 @@ static q16_t q16r_sat(int64_t v, uint64_t *nsat) {
 }
 
 /* round_nearest(u / E) in Q16.16 (u * 2^16 / e) for E >= 2^16 (E >= 1.0) and
-   |u| <= 2^40 + 1 (so |u| 2^16 < 2^57), ties away from zero. */
+   |u| <= 2^46 (so |u| 2^16 <= 2^62), ties away from zero. */
 static int64_t q16r_div_e(int64_t u, int64_t e) {
     uint64_t m = (u < 0 ? (uint64_t)0 - (uint64_t)u : (uint64_t)u) << 16;
     uint64_t ue = (uint64_t)e;
@@ -57,12 +95,13 @@ static q16_t q16r_step(q16_t w, q16_t *phi, int64_t s, uint32_t lr, uint32_t gsc
     int64_t e;
     if (kind == Q16_PHI_GRAD_SQUARED) {
         uint32_t r1 = q16_rng_u32(seed ^ Q16R_PHI_STREAM, ctr);
-        uint32_t r2 = q16_rng_u32(seed ^ Q16R_PHI_STREAM, ctr ^ 0x8000000000000000ull);
+        uint32_t r2 = q16_rng_u32(seed ^ Q16R_DECAY_STREAM, ctr);
+        uint32_t r3 = q16_rng_u32(seed ^ Q16R_FRESH_STREAM, ctr);
         int64_t g = q16r_sr_mul48(s, gscale, r1);
         q16_t gq = q16r_sat(g, nsat);
         q16_t g2 = q16_mul(gq, gq, nsat);
         int64_t decayed = (int64_t)q16_shift_sr((int64_t)*phi * (int64_t)rho, 32u, r2, NULL);
-        int64_t fresh = (int64_t)q16_shift_sr((int64_t)g2 * (int64_t)(uint32_t)(0u - rho), 32u, r1, NULL);
+        int64_t fresh = (int64_t)q16_shift_sr((int64_t)g2 * (int64_t)(uint32_t)(0u - rho), 32u, r3, NULL);
         if (rho == 0) fresh = g2;
         *phi = q16r_sat(decayed + fresh, nsat);
         p = *phi;
@@ -76,10 +115,14 @@ static q16_t q16r_step(q16_t w, q16_t *phi, int64_t s, uint32_t lr, uint32_t gsc
     return q16r_sat((int64_t)w - q16r_div_e(u, e), nsat);
 }
 
-static int q16r_overlap(const void *a, size_t na, const void *b, size_t nb) {
-    uintptr_t a0 = (uintptr_t)a, b0 = (uintptr_t)b;
-    if (!a || !b || na == 0 || nb == 0) return 0;
-    return a0 < b0 + nb && b0 < a0 + na;
+/* SR(v / 2^32) for v = sign * mag (mag < 2^64), exact in int64: floor of the exact
+   quotient plus 1 when the 32 fraction bits exceed rnd (the q16_shift_sr rule). */
+static int64_t q16r_sr_shift32(uint64_t mag, int neg, uint32_t rnd) {
+    int64_t q = (int64_t)(mag >> 32); /* < 2^32 */
+    uint32_t f = (uint32_t)(mag & 0xFFFFFFFFu);
+    if (!neg) return q + (int64_t)(f > rnd);
+    /* -(q 2^32 + f) / 2^32: floor is -q - (f != 0), fraction (2^32 - f) mod 2^32 */
+    return -q - (int64_t)(f != 0u) + (int64_t)((uint32_t)(0u - f) > rnd);
 }
 
 q16_status q16_update_outer_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, int64_t *scratch,
@@ -89,6 +132,7 @@ q16_status q16_update_outer_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, int
                                           uint64_t seed, uint64_t counter, uint64_t *sat) {
     uint64_t nsat = 0;
     size_t wn, i, j, b;
+    int fast;
     if (!W || !scratch || !dY || !X) return Q16_ERR_NULL;
     if (kind == Q16_PHI_GRAD_SQUARED && !phi) return Q16_ERR_NULL;
     if (kind != Q16_PHI_GRAD_SQUARED && kind != Q16_PHI_WEIGHT_ABS) return Q16_ERR_DOMAIN;
@@ -96,25 +140,51 @@ q16_status q16_update_outer_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, int
     if (batch <= 0 || m <= 0 || n <= 0) return Q16_ERR_SIZE;
     if (batch > INT32_MAX / m || batch > INT32_MAX / n || m > INT32_MAX / n) return Q16_ERR_SIZE;
     wn = (size_t)m * (size_t)n;
-    if (q16r_overlap(W, wn * 4, dY, (size_t)batch * m * 4) || q16r_overlap(W, wn * 4, X, (size_t)batch * n * 4) ||
-        q16r_overlap(W, wn * 4, phi, (wn + m) * 4) || q16r_overlap(W, wn * 4, scratch, (size_t)n * 8) ||
-        q16r_overlap(bias, (size_t)m * 4, phi, (wn + m) * 4) || q16r_overlap(phi, (wn + m) * 4, scratch, (size_t)n * 8))
-        return Q16_ERR_OVERLAP;
+    {
+        /* No output may overlap an input or another output (differences, not end addresses). */
+        const void *out[4];
+        size_t outb[4];
+        const void *in[2];
+        size_t inb[2];
+        int a, c;
+        out[0] = W; outb[0] = Q16I_BYTES(wn);
+        out[1] = bias; outb[1] = Q16I_BYTES(m);
+        out[2] = kind == Q16_PHI_GRAD_SQUARED ? (const void *)phi : NULL; outb[2] = Q16I_BYTES(wn + (size_t)m);
+        out[3] = scratch; outb[3] = q16_update_outer_sr_buffer_size(n);
+        in[0] = dY; inb[0] = Q16I_BYTES((size_t)batch * (size_t)m);
+        in[1] = X; inb[1] = Q16I_BYTES((size_t)batch * (size_t)n);
+        for (a = 0; a < 4; a++) {
+            for (c = a + 1; c < 4; c++)
+                if (q16i_overlap(out[a], outb[a], out[c], outb[c])) return Q16_ERR_OVERLAP;
+            for (c = 0; c < 2; c++)
+                if (q16i_overlap(out[a], outb[a], in[c], inb[c])) return Q16_ERR_OVERLAP;
+        }
+    }
+    /* Can every partial row sum be held in int64? (the bound of q16_update_outer_sr) */
+    {
+        uint64_t prod = (uint64_t)q16r_maxabs(dY, (size_t)batch * (size_t)m) *
+                        (uint64_t)q16r_maxabs(X, (size_t)batch * (size_t)n);
+        fast = prod == 0 || (uint64_t)batch <= (uint64_t)INT64_MAX / prod;
+    }
     for (i = 0; i < (size_t)m; i++) {
-        /* exact row sums; products are < 2^62 each, sums clamped to +-2^62 (counted) */
-        for (j = 0; j < (size_t)n; j++) scratch[j] = 0;
-        for (b = 0; b < (size_t)batch; b++) {
-            int64_t dy = dY[b * (size_t)m + i];
-            const q16_t *xr = X + b * (size_t)n;
-            for (j = 0; j < (size_t)n; j++) {
-                int64_t p = dy * (int64_t)xr[j];
-                int64_t acc = scratch[j];
-                if ((p > 0 && acc > Q16R_S_LIMIT - p) || (p < 0 && acc < -Q16R_S_LIMIT - p)) {
-                    scratch[j] = p > 0 ? Q16R_S_LIMIT : -Q16R_S_LIMIT;
-                    nsat++;
-                } else {
-                    scratch[j] = acc + p;
-                }
+        /* exact row sums (int64, or 128-bit when int64 could overflow), each clamped once
+           to +-2^62 (counted) */
+        if (fast) {
+            for (j = 0; j < (size_t)n; j++) scratch[j] = 0;
+            for (b = 0; b < (size_t)batch; b++) {
+                int64_t dy = dY[b * (size_t)m + i];
+                const q16_t *xr = X + b * (size_t)n;
+                if (dy == 0) continue;
+                for (j = 0; j < (size_t)n; j++) scratch[j] += dy * (int64_t)xr[j];
+            }
+            for (j = 0; j < (size_t)n; j++) scratch[j] = q16r_clamp62(scratch[j], &nsat);
+        }
+        for (j = 0; !fast && j < (size_t)n; j++) {
+            {
+                q16i_acc128 acc = {0u, 0u};
+                for (b = 0; b < (size_t)batch; b++)
+                    q16i_acc_add(&acc, (int64_t)dY[b * (size_t)m + i] * (int64_t)X[b * (size_t)n + j]);
+                scratch[j] = q16r_clamp128(acc, &nsat);
             }
         }
         for (j = 0; j < (size_t)n; j++) {
@@ -126,8 +196,10 @@ q16_status q16_update_outer_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, int
     if (bias) {
         for (i = 0; i < (size_t)m; i++) {
             int64_t s = 0;
-            for (b = 0; b < (size_t)batch; b++) s += dY[b * (size_t)m + i];
-            s *= 65536; /* Q16 sum -> Q32.32: |s| <= batch 2^31, times 2^16 < 2^62 */
+            for (b = 0; b < (size_t)batch; b++) s += dY[b * (size_t)m + i]; /* |s| <= batch 2^31 < 2^62 */
+            if (s > Q16R_BIAS_LIMIT) { s = Q16R_BIAS_LIMIT; nsat++; }
+            if (s < -Q16R_BIAS_LIMIT) { s = -Q16R_BIAS_LIMIT; nsat++; }
+            s *= 65536; /* Q16 sum -> Q32.32: |s| <= 2^62 */
             bias[i] = q16r_step(bias[i], phi ? phi + wn + i : NULL, s, lr_q32, gscale_q32, alpha_q16,
                                 rho_q32, kind, seed, counter + wn + i, &nsat);
         }
@@ -142,12 +214,15 @@ q16_status q16_update_pull_sr(q16_t *w, const q16_t *w0, uint32_t rate_q32, int 
     int i;
     if (!w || !w0) return Q16_ERR_NULL;
     if (n <= 0) return Q16_ERR_SIZE;
-    if (q16r_overlap(w, (size_t)n * 4, w0, (size_t)n * 4)) return Q16_ERR_OVERLAP;
+    if (q16i_overlap(w, Q16I_BYTES(n), w0, Q16I_BYTES(n))) return Q16_ERR_OVERLAP;
     if (rate_q32 == 0) return Q16_OK;
     for (i = 0; i < n; i++) {
-        int64_t diff = (int64_t)w[i] - (int64_t)w0[i];   /* |diff| < 2^32 */
-        int64_t d = (int64_t)q16_shift_sr(diff * (int64_t)rate_q32, 32u,
-                                          q16_rng_u32(seed, counter + (uint64_t)i), NULL);
+        int64_t diff = (int64_t)w[i] - (int64_t)w0[i]; /* |diff| < 2^32 */
+        uint64_t mag = diff < 0 ? (uint64_t)(-diff) : (uint64_t)diff;
+        /* |diff| rate < 2^64: exact in uint64; d lies between 0 and diff, so w - d lies
+           between w and w0 (it cannot saturate; counted anyway) */
+        int64_t d = q16r_sr_shift32(mag * (uint64_t)rate_q32, diff < 0,
+                                    q16_rng_u32(seed, counter + (uint64_t)i));
         w[i] = q16r_sat((int64_t)w[i] - d, &nsat);
     }
     if (sat) *sat += nsat;

@@ -16,6 +16,10 @@ public final class Dataset {
     /// Per-sample "verified" (high-certainty) flags, if the data has such a
     /// column; kept through `subset`, `split` and `scaled`. PDMM's D_Ideal.
     public var verified: [Bool]?
+    /// The names of a CSV header line (every column, the label's included, in
+    /// file order) when `CSVParser` took line 1 of the file as a header; nil
+    /// when every line was data. Kept through `subset`, `split` and `scaled`.
+    public internal(set) var header: [String]?
 
     /// Copies Q16.16 features (count x featureCount, row-major) and labels;
     /// every label must lie in 0..<classes.
@@ -51,25 +55,34 @@ public final class Dataset {
         labels.deallocate()
     }
 
-    /// Feature i of sample s.
-    public func feature(_ s: Int, _ i: Int) -> Int32 { features[s * featureCount + i] }
-    /// Label of sample s.
-    public func label(_ s: Int) -> Int32 { labels[s] }
+    /// Feature i of sample s (bounds-checked: traps outside the data).
+    public func feature(_ s: Int, _ i: Int) -> Int32 {
+        precondition(s >= 0 && s < count && i >= 0 && i < featureCount, "Dataset.feature: index out of range")
+        return features[s * featureCount + i]
+    }
+    /// Label of sample s (bounds-checked).
+    public func label(_ s: Int) -> Int32 {
+        precondition(s >= 0 && s < count, "Dataset.label: index out of range")
+        return labels[s]
+    }
 
-    /// The samples at `indices`, in that order.
+    /// The samples at `indices`, in that order (every index must lie in 0..<count: checked).
     public func subset(_ indices: [Int]) -> Dataset {
+        for s in indices { precondition(s >= 0 && s < count, "Dataset.subset: index out of range") }
         let d = Dataset(count: indices.count, featureCount: featureCount, classes: classes)
         for (j, s) in indices.enumerated() {
             (d.features + j * featureCount).update(from: features + s * featureCount, count: featureCount)
             d.labels[j] = labels[s]
         }
         if let v = verified { d.verified = indices.map { v[$0] } }
+        d.header = header
         return d
     }
 
     /// Seeded split: a Fisher-Yates shuffle driven by the counter-based
     /// generator, then the first `trainPercent` % (rounded down) train, the rest test.
     public func split(trainPercent: Int, seed: UInt64) -> (train: Dataset, test: Dataset) {
+        precondition(trainPercent >= 0 && trainPercent <= 100, "Dataset.split: trainPercent outside 0...100")
         var idx = Array(0..<count)
         if count > 1 {
             for i in stride(from: count - 1, to: 0, by: -1) {
@@ -121,6 +134,7 @@ public final class Dataset {
         }
         d.saturatedValues = sat
         d.verified = verified
+        d.header = header
         return d
     }
 }

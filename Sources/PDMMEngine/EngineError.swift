@@ -39,7 +39,7 @@ public enum EngineError: Error, Equatable {
         case .zeroWidth(let index, let value):
             return "width \(index) is \(value): every layer needs at least one unit"
         case .sizeTooLarge(let what):
-            return "\(what) is too large for 32-bit kernel dimensions"
+            return "\(what) is too large: the engine indexes at most \(NetworkShape.maxWords) words (128 MiB) per model, layer or batch"
         case .batchZero(let value):
             return "batch size must be at least 1, got \(value)"
         case .invalidK(let k, let layers):

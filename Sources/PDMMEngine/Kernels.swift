@@ -9,10 +9,20 @@ enum Kernels {
         precondition(s == Q16_OK, "\(name): kernel status error (engine bug)")
     }
 
-    /// out[rows x nOut] = x[rows x nIn] * W[nOut x nIn]^T + b
-    static func denseForward(_ out: Tensor, _ x: Tensor, _ w: Tensor, _ b: Tensor,
+    /// out[rows x nOut] = x[rows x nIn] * W[nOut x nIn]^T + b; `scratch` holds at least
+    /// `denseForwardScratchWords(rows:nIn:nOut:)` words (taken from the arena's scratch).
+    static func denseForward(_ out: Tensor, _ x: Tensor, _ w: Tensor, _ b: Tensor, scratch: Tensor,
                              rows: Int, nIn: Int, nOut: Int, sat: inout UInt64) {
-        check(q16_gemm_nt(out.base, x.base, w.base, b.base, Int32(rows), Int32(nOut), Int32(nIn), &sat), "gemm_nt")
+        precondition(scratch.count >= denseForwardScratchWords(rows: rows, nIn: nIn, nOut: nOut),
+                     "gemm_nt: scratch smaller than planned (engine bug)")
+        check(q16_gemm_nt(out.base, scratch.count > 0 ? scratch.base : nil, x.base, w.base, b.base,
+                          Int32(rows), Int32(nOut), Int32(nIn), &sat), "gemm_nt")
+    }
+
+    /// Q16.16 words of scratch a dense forward of at most `rows` rows uses
+    /// (`q16_gemm_nt_buffer_size`, rounded up to whole words).
+    static func denseForwardScratchWords(rows: Int, nIn: Int, nOut: Int) -> Int {
+        (q16_gemm_nt_buffer_size(Int32(rows), Int32(nOut), Int32(nIn)) + 3) / 4
     }
 
     /// dx[rows x nIn] = dy[rows x nOut] * W[nOut x nIn]
@@ -87,8 +97,19 @@ enum Kernels {
     static func randomBits(_ seed: UInt64, _ counter: UInt64) -> UInt32 { q16_rng_u32(seed, counter) }
 
     static func mul(_ a: Int32, _ b: Int32) -> Int32 { q16_mul(a, b, nil) }
-    static func sqrt(_ a: Int32) -> Int32 { var r: Int32 = 0; _ = q16_sqrt(&r, a); return r }
-    static func div(_ a: Int32, _ b: Int32) -> Int32 { var r: Int32 = 0; _ = q16_div(&r, a, b, nil); return r }
-    static func log(_ a: Int32) -> Int32 { var r: Int32 = 0; _ = q16_log(&r, a); return r }
+    /// sqrt(a) for a >= 0 (the callers' arguments are non-negative by construction: checked).
+    static func sqrt(_ a: Int32) -> Int32 { var r: Int32 = 0; check(q16_sqrt(&r, a), "sqrt"); return r }
+    /// a / b for b != 0 (checked).
+    static func div(_ a: Int32, _ b: Int32) -> Int32 { var r: Int32 = 0; check(q16_div(&r, a, b, nil), "div"); return r }
+    /// ln(a) for a > 0 (checked).
+    static func log(_ a: Int32) -> Int32 { var r: Int32 = 0; check(q16_log(&r, a), "log"); return r }
     static func exp(_ a: Int32) -> Int32 { q16_exp(a, nil) }
+
+    /// ln(n) in Q16.16 for any integer n >= 1 (n itself need not be a Q16.16 value:
+    /// ln(n) = ln(n / 2^16) + 16 ln 2 for n >= 2^15).
+    static func logOfInteger(_ n: Int) -> Int32 {
+        precondition(n >= 1 && n <= Int(Int32.max), "logOfInteger: n outside 1...Int32.max")
+        if n < 32768 { return log(Int32(n) << 16) }
+        return log(Int32(n)) + 726_817  // 16 ln 2 = 11.0903549 = 726817.4 LSB
+    }
 }

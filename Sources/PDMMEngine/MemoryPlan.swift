@@ -33,8 +33,13 @@
 ///                       loss row (B words). The ping-pong pair and
 ///                       the delta pair are never live together, so they share
 ///                       memory: max, not sum (cheaper than the memory model's sum).
-/// - scratch           = 8 max(n_F..n_{T-1}, h n_T) for fused SGD (one int64 row of
-///                       exact gradient sums, `q16_update_outer_sr_buffer_size`), else 0.
+/// - scratch           = max(8 max(n_F..n_{T-1}, h n_T), G): the fused update's
+///                       int64 row of exact gradient sums (`q16_update_outer_sr_buffer_size`;
+///                       SGD and Riemannian only, else 0) and G = the largest
+///                       `q16_gemm_nt_buffer_size(B, n_l, n_{l-1})` over the layers the
+///                       stage runs forward (1...T, and the head n_T -> n_L): the dense
+///                       forward's packed block of the input (at most 16 KiB). The two are
+///                       never live together (forward, then backward), so max, not sum.
 ///
 /// blockwise(k) has ceil(L/k) stages run one after another in the same arena:
 /// its plan is the per-category maximum over stages, and its peak writable
@@ -75,9 +80,10 @@ public struct MemoryPlan: Equatable, Sendable {
         if batch < 1 { throw .batchZero(value: batch) }
         try mode.validate(layers: shape.layerCount)
         try MemoryPlan.validate(optimizer: optimizer)
-        // Kernel dimensions are Int32: the largest matrix is batch x widest.
-        if batch > 1 << 20 || batch * shape.maxWidth(0..<shape.widths.count) > Int(Int32.max) / 4 {
-            throw .sizeTooLarge(what: "batch \(batch) x widest layer")
+        // Every activation tensor of a batch together: at most maxWords (so byte counts
+        // fit 32 bits and kernel dimensions Int32).
+        if batch > NetworkShape.maxWords || batch * shape.sumWidths(0..<shape.widths.count) > NetworkShape.maxWords {
+            throw .sizeTooLarge(what: "batch \(batch) x the sum of the widths")
         }
         self.shape = shape
         self.batch = batch
@@ -162,7 +168,18 @@ public struct MemoryPlan: Equatable, Sendable {
             if h == 1 { widest = max(widest, n[T]) }
             b.scratch = 8 * widest
         }
+        b.scratch = max(b.scratch, 4 * forwardScratchWords(s, B, lastLayer: T, head: h == 1))
         return b
+    }
+
+    /// Words of the dense forward's scratch for layers 1...lastLayer (and the
+    /// auxiliary head n_lastLayer -> n_L): the largest need of one layer.
+    static func forwardScratchWords(_ s: NetworkShape, _ B: Int, lastLayer T: Int, head: Bool) -> Int {
+        let n = s.widths
+        var g = 0
+        for l in 1...T { g = max(g, Kernels.denseForwardScratchWords(rows: B, nIn: n[l - 1], nOut: n[l])) }
+        if head { g = max(g, Kernels.denseForwardScratchWords(rows: B, nIn: n[T], nOut: n[s.layerCount])) }
+        return g
     }
 
     /// s = ceil(sqrt(L)), the checkpoint segment length.

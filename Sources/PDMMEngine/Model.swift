@@ -35,10 +35,18 @@ public final class Model {
 
     deinit { image.deallocate() }
 
+    /// The He-uniform bound a = sqrt(6 / fanIn) in Q16.16: 6 / fanIn rounded to nearest
+    /// (ties away; exactly `q16_div(6, fanIn)` where fanIn is a Q16.16 value), then the
+    /// correctly rounded square root. Integer arithmetic only, valid for every fanIn >= 1
+    /// (at least 1 LSB, so no layer starts all zero).
+    static func heBound(fanIn: Int) -> Int64 {
+        precondition(fanIn >= 1, "heBound: fanIn must be at least 1")
+        let ratio = Rounding.divNearest(Int64(6) << 16, Int64(fanIn))  // 6 / fanIn, Q16.16, <= 6 << 16
+        return max(Int64(Kernels.sqrt(Int32(ratio))), 1)
+    }
+
     static func heUniform(_ w: Tensor, fanIn: Int, seed: UInt64, counter: UInt64) {
-        let six = Int32(6 << 16)
-        let ratio = Kernels.div(six, Int32(fanIn) << 16)
-        let a = Int64(Kernels.sqrt(ratio))
+        let a = heBound(fanIn: fanIn)
         let span = UInt64(2 * a + 1)
         for i in 0..<w.count {
             let r = UInt64(Kernels.randomBits(seed, counter &+ UInt64(i)))

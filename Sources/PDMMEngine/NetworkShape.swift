@@ -12,8 +12,14 @@
 public struct NetworkShape: Equatable, Sendable {
     public let widths: [Int]
 
-    /// Validates the widths: at least two, each in 1...65535 (kernel dimensions
-    /// are 32-bit; a layer's weight count must fit in Int32).
+    /// The most Q16.16 words the engine indexes in one model (all parameters) or
+    /// one layer: 2^25 words (128 MiB). With it every byte count of a plan fits
+    /// a 32-bit `Int` (armv7) and every kernel dimension an `Int32`.
+    public static let maxWords = 1 << 25
+
+    /// Validates the widths: at least two, each in 1...65535, and the parameter
+    /// count of every layer and of the whole model at most `maxWords`. A shape
+    /// that fails is refused here, before anything is allocated.
     public init(widths: [Int]) throws(EngineError) {
         if widths.count < 2 { throw .tooFewWidths(count: widths.count) }
         for i in 0..<widths.count where widths[i] <= 0 {
@@ -21,6 +27,19 @@ public struct NetworkShape: Equatable, Sendable {
         }
         for i in 0..<widths.count where widths[i] > 65_535 {
             throw .sizeTooLarge(what: "width \(i) (\(widths[i]))")
+        }
+        var total = 0
+        for l in 1..<widths.count {
+            // widths <= 65535: the product fits Int64; checked arithmetic keeps 32-bit Int safe
+            let (w, o1) = widths[l - 1].multipliedReportingOverflow(by: widths[l])
+            let (p, o2) = w.addingReportingOverflow(widths[l])
+            if o1 || o2 || p > NetworkShape.maxWords {
+                throw .sizeTooLarge(what: "layer \(l) (\(widths[l - 1]) x \(widths[l]) weights + \(widths[l]) biases, more than \(NetworkShape.maxWords) words)")
+            }
+            total += p
+            if total > NetworkShape.maxWords {
+                throw .sizeTooLarge(what: "the model (more than \(NetworkShape.maxWords) parameter words)")
+            }
         }
         self.widths = widths
     }

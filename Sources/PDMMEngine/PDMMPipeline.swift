@@ -170,21 +170,21 @@ public final class PDMMPipeline {
     public func separate() throws(EngineError) {
         let p = try Predictor(shape: shape, batch: config.batch, dual: false, perSampleCount: rest.count,
                               budget: Int.max)
-        let (dev, pred) = try p.deviations(stable, rest)
+        let table = try p.deviations(stable, rest)
         switch config.threshold {
         case .value(let v):
             thresholdQ16 = Trainer.q16(v)
         case .fraction(let f):
             // the (f |D|)-th largest deviation of D_new (|D| = all training samples)
             let want = min(max(Int((f * Double(train.count)).rounded()), 1), rest.count)
-            thresholdQ16 = PDMMPipeline.kthLargest(dev, want)
+            thresholdQ16 = PDMMPipeline.kthLargest(table, want)
             thresholdQ16 = thresholdQ16 > 0 ? thresholdQ16 - 1 : 0  // d_i > threshold keeps the k-th
         }
         var idx: [Int] = []
         errorPairs = []
-        for i in 0..<rest.count where dev[i] > thresholdQ16 {
+        for i in 0..<rest.count where table.deviation(i) > thresholdQ16 {
             idx.append(i)
-            errorPairs.append((Int(rest.label(i)), Int(pred[i])))
+            errorPairs.append((Int(rest.label(i)), Int(table.predicted(i))))
         }
         errorGroup = rest.subset(idx)
         saturations += p.saturations
@@ -195,12 +195,12 @@ public final class PDMMPipeline {
     }
 
     /// The k-th largest value (1-based) of `t`, by counting on a copy-free binary search.
-    static func kthLargest(_ t: Tensor, _ k: Int) -> Int32 {
+    static func kthLargest(_ t: DeviationTable, _ k: Int) -> Int32 {
         var lo = Int64(Int32.min), hi = Int64(Int32.max)  // invariant: count(>= lo) >= k
         while lo < hi {
             let mid = lo + (hi - lo + 1) / 2
             var c = 0
-            for i in 0..<t.count where Int64(t[i]) >= mid { c += 1 }
+            for i in 0..<t.count where Int64(t.deviation(i)) >= mid { c += 1 }
             if c >= k { lo = mid } else { hi = mid - 1 }
         }
         return Int32(lo)
@@ -225,7 +225,8 @@ public final class PDMMPipeline {
                               measured: ByteCounts(), macs: MACCounts())
         // Planned per phase: a defect step uses the optimizer's own buffers; an IVC
         // step is fused (scratch, no gradient buffer) and keeps W_provenance.
-        defect.planned.scratch = plan.optimizer.needsGradientBuffer ? 0 : plan.bytes.scratch
+        defect.planned.scratch = try MemoryPlan(shape: shape, batch: config.batch, mode: mode,
+                                                optimizer: config.optimizer).bytes.scratch
         ivc.planned.gradients = 0
         var step = 0
         var validationStart = 0
@@ -234,7 +235,7 @@ public final class PDMMPipeline {
             while start < errorGroup.count {
                 let before = t.macs
                 t.arena.resetStagePeak()
-                _ = t.trainBatch(errorGroup, epoch: e, start: start)
+                _ = try t.trainBatch(errorGroup, epoch: e, start: start)
                 defect.measured = defect.measured.maximum(t.arena.stagePeak)
                 defect.macs = PDMMPipeline.add(defect.macs, t.macs, minus: before)
                 defect.steps += 1
@@ -246,7 +247,7 @@ public final class PDMMPipeline {
                     let u = try t.normalizedEntropy(errorGroup)
                     lastUncertainty = u
                     let uE = Double(u) / 65536
-                    t.calibrate(ideal, start: validationStart,
+                    try t.calibrate(ideal, start: validationStart,
                                 gradRate: config.alpha * uE * config.beta, pullRate: config.alpha * uE * config.gamma)
                     validationStart += config.batch
                     if validationStart >= ideal.count { validationStart = 0 }

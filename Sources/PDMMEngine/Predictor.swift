@@ -6,7 +6,9 @@
 /// (the dual-system decision keeps the stable head's probabilities) else 0, and
 /// the + 1 is the per-sample loss row; scratch 8 x `perSampleCount` (the Error
 /// Group separation keeps each sample's deviation and prediction: 8 bytes per
-/// sample); weights.frozen = the models' parameter bytes (read-only).
+/// sample) + 4 G (the dense forward's packed block, the largest
+/// `q16_gemm_nt_buffer_size(B, n_l, n_{l-1})`); weights.frozen = the models'
+/// parameter bytes (read-only).
 ///
 /// ```swift
 /// let p = try Predictor(shape: model.shape, batch: 32, dual: false, perSampleCount: 0, budget: 1 << 20)
@@ -22,6 +24,9 @@ public final class Predictor {
     let input: Tensor
     let labels: UnsafeMutablePointer<Int32>
     let L: Int
+    let perSampleCount: Int
+    /// Bumped by every `deviations` call: older tables then refuse to be read.
+    var generation = 0
 
     /// `dual`: room for combining two models; `perSampleCount`: samples whose
     /// (deviation, prediction) pairs `deviations` will keep in scratch.
@@ -33,12 +38,19 @@ public final class Predictor {
         var b = ByteCounts()
         b.input = 4 * batch * (n[0] + 1)
         b.activationsWorking = 4 * batch * (2 * shape.maxWidth(1..<(L + 1)) + (dual ? n[L] : 0) + 1)
-        b.scratch = 8 * perSampleCount
+        if perSampleCount < 0 || perSampleCount > NetworkShape.maxWords {
+            throw .invalidParameter(name: "perSampleCount", reason: "must lie in 0...\(NetworkShape.maxWords)")
+        }
+        if batch > NetworkShape.maxWords || batch * shape.sumWidths(0..<(L + 1)) > NetworkShape.maxWords {
+            throw .sizeTooLarge(what: "batch \(batch) x the sum of the widths")
+        }
+        b.scratch = 8 * perSampleCount + 4 * MemoryPlan.forwardScratchWords(shape, batch, lastLayer: L, head: false)
         b.weightsFrozen = frozenBytes ?? 4 * shape.totalParameterCount
         self.shape = shape
         self.batch = batch
         self.planned = b
         self.L = L
+        self.perSampleCount = perSampleCount
         if b.writable > budget { throw .budgetExceeded(planned: b, budget: budget) }
         arena = Arena(plannedBytes: b, budget: budget)
         input = arena.take(.input, batch * n[0])
@@ -53,8 +65,11 @@ public final class Predictor {
         for l in 1...L {
             let out = l % 2 == 1 ? pp0 : pp1
             let p = model.layer(l)
+            let mark = arena.mark(.scratch)
+            let scratch = arena.take(.scratch, Kernels.denseForwardScratchWords(rows: batch, nIn: n[l - 1], nOut: n[l]))
             Kernels.denseForward(out, x, p.slice(0, n[l - 1] * n[l]), p.slice(n[l - 1] * n[l], n[l]),
-                                 rows: rows, nIn: n[l - 1], nOut: n[l], sat: &saturations)
+                                 scratch: scratch, rows: rows, nIn: n[l - 1], nOut: n[l], sat: &saturations)
+            arena.release(.scratch, to: mark)
             if l < L { Kernels.relu(out, count: rows * n[l]) }
             macs += UInt64(rows * n[l - 1] * n[l])
             x = out
@@ -131,11 +146,24 @@ public final class Predictor {
     }
 
     /// Each sample's deviation d_i (cross-entropy of the true class, Q16.16)
-    /// and predicted class, kept in the arena's scratch (8 bytes per sample).
-    /// The returned views stay valid until the next call.
-    public func deviations(_ model: Model, _ data: Dataset) throws(EngineError) -> (deviation: Tensor, predicted: Tensor) {
+    /// and predicted class, kept in the arena's scratch (8 bytes per sample;
+    /// `data.count` must not exceed the `perSampleCount` planned).
+    ///
+    /// The table reads that memory through this predictor (it keeps it alive)
+    /// and is valid until the next `deviations` call; reading an older table
+    /// traps instead of returning another call's values.
+    ///
+    /// ```swift
+    /// let t = try p.deviations(model, data)
+    /// for i in 0..<t.count where t.deviation(i) > threshold { ... }
+    /// ```
+    public func deviations(_ model: Model, _ data: Dataset) throws(EngineError) -> DeviationTable {
         try check(model, data)
-        precondition(8 * data.count <= planned.scratch, "deviations: scratch planned for fewer samples")
+        if data.count > perSampleCount {
+            throw .invalidParameter(name: "deviations",
+                                    reason: "\(data.count) samples but the predictor was planned for \(perSampleCount)")
+        }
+        generation &+= 1
         arena.release(.scratch, to: 0)
         let raw = arena.takeScratch64(data.count)
         let dev = Tensor(base: UnsafeMutableRawPointer(raw).assumingMemoryBound(to: Int32.self), count: data.count)
@@ -146,7 +174,7 @@ public final class Predictor {
                 pred[start + r] = Int32(argmaxOfGradient(g, r))
             }
         }
-        return (dev, pred)
+        return DeviationTable(owner: self, generation: generation, deviations: dev, predicted: pred)
     }
 
     /// The Dual-System Decision over `data`: A_final = (1 - lambda) p_stable +
@@ -158,8 +186,9 @@ public final class Predictor {
         let lm = try DualSystem.validate(lambdaMax: lambdaMax)
         try check(stable, data)
         try check(errorAware, data)
-        precondition(planned.activationsWorking >= 4 * batch * (2 * shape.maxWidth(1..<(L + 1)) + shape.classCount + 1),
-                     "dualDecision: predictor planned without dual")
+        if planned.activationsWorking < 4 * batch * (2 * shape.maxWidth(1..<(L + 1)) + shape.classCount + 1) {
+            throw .invalidParameter(name: "dualDecision", reason: "the predictor was planned with dual: false")
+        }
         let c = shape.classCount
         let mark = arena.mark(.activationsWorking)
         let maxw = shape.maxWidth(1..<(L + 1))
@@ -188,6 +217,43 @@ public final class Predictor {
         }
         arena.release(.activationsWorking, to: mark)
         return result
+    }
+}
+
+/// Per-sample deviations and predictions of one `Predictor.deviations` call.
+/// A bounds-checked read-only view that keeps its predictor (and so its arena)
+/// alive; valid until that predictor's next `deviations` call.
+public struct DeviationTable {
+    let owner: Predictor
+    let generation: Int
+    let dev: Tensor
+    let pred: Tensor
+
+    init(owner: Predictor, generation: Int, deviations: Tensor, predicted: Tensor) {
+        self.owner = owner
+        self.generation = generation
+        self.dev = deviations
+        self.pred = predicted
+    }
+
+    /// The number of samples.
+    public var count: Int { dev.count }
+
+    /// d_i: the cross-entropy of sample i's true class, Q16.16 nats.
+    public func deviation(_ i: Int) -> Int32 {
+        checkIndex(i)
+        return dev[i]
+    }
+
+    /// The class the model predicts for sample i.
+    public func predicted(_ i: Int) -> Int32 {
+        checkIndex(i)
+        return pred[i]
+    }
+
+    func checkIndex(_ i: Int) {
+        precondition(owner.generation == generation, "DeviationTable: read after the next deviations call")
+        precondition(i >= 0 && i < dev.count, "DeviationTable: index out of range")
     }
 }
 

@@ -1,15 +1,16 @@
 /// A view of `count` Q16.16 words somewhere in the arena or the model image.
-/// One of the few handle types that hold an unsafe pointer.
-public struct Tensor {
+/// One of the few handle types that hold an unsafe pointer; internal to the
+/// engine (no public call returns one: views into an arena must not outlive it).
+struct Tensor {
     @usableFromInline let base: UnsafeMutablePointer<Int32>
-    public let count: Int
+    let count: Int
 
     @inlinable init(base: UnsafeMutablePointer<Int32>, count: Int) {
         self.base = base
         self.count = count
     }
 
-    @inlinable public subscript(i: Int) -> Int32 {
+    @inlinable subscript(i: Int) -> Int32 {
         get { base[i] }
         nonmutating set { base[i] = newValue }
     }

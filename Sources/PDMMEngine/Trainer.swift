@@ -230,12 +230,27 @@ public final class Trainer {
 
     // MARK: data
 
-    /// Checks that `data` fits the network: feature count and labels.
+    /// Checks that `data` fits the network: feature count and labels. O(1) when
+    /// the data set's classes fit the network (its labels were checked against
+    /// them when it was built), else the first label out of range is named.
     public func validate(_ data: Dataset) throws(EngineError) {
         if data.featureCount != n[0] { throw .featureMismatch(expected: n[0], got: data.featureCount) }
         if data.count == 0 { throw .emptyData }
+        if data.classes <= n[L] { return }
         for i in 0..<data.count where Int(data.label(i)) >= n[L] {
             throw .labelOutOfRange(sample: i, label: Int(data.label(i)), classes: n[L])
+        }
+    }
+
+    /// Throws unless a stage has begun (`beginStage`).
+    func requireStage(_ call: String) throws(EngineError) {
+        if currentStage < 0 { throw .invalidParameter(name: call, reason: "no stage begun: call beginStage first") }
+    }
+
+    /// Throws unless `start` is a sample index of `data`.
+    func requireStart(_ start: Int, _ data: Dataset) throws(EngineError) {
+        if start < 0 || start >= data.count {
+            throw .invalidParameter(name: "start", reason: "\(start) is outside 0..<\(data.count)")
         }
     }
 
@@ -255,11 +270,11 @@ public final class Trainer {
     /// (the last batch may be smaller). Throws for data that does not fit.
     public func trainEpoch(_ data: Dataset, epoch: Int) throws(EngineError) -> PassStats {
         try validate(data)
-        precondition(currentStage >= 0, "trainEpoch: no stage begun")
+        try requireStage("trainEpoch")
         var stats = PassStats()
         var start = 0
         while start < data.count {
-            stats.add(trainBatch(data, epoch: epoch, start: start))
+            stats.add(trainBatchChecked(data, epoch: epoch, start: start))
             start += batch
         }
         return stats
@@ -269,7 +284,7 @@ public final class Trainer {
     /// output (the auxiliary head for a non-final blockwise stage).
     public func evaluate(_ data: Dataset) throws(EngineError) -> PassStats {
         try validate(data)
-        precondition(currentStage >= 0, "evaluate: no stage begun")
+        try requireStage("evaluate")
         var stats = PassStats()
         var start = 0
         while start < data.count {
@@ -282,8 +297,18 @@ public final class Trainer {
         return stats
     }
 
-    /// Trains one batch: samples start..<start+batch of epoch `epoch`'s seeded order.
-    public func trainBatch(_ data: Dataset, epoch: Int, start: Int) -> PassStats {
+    /// Trains one batch: samples start..<start+batch of epoch `epoch`'s seeded order
+    /// (fewer at the end). Throws for data that does not fit, a `start` outside
+    /// the data, or no stage begun.
+    public func trainBatch(_ data: Dataset, epoch: Int, start: Int) throws(EngineError) -> PassStats {
+        try validate(data)
+        try requireStage("trainBatch")
+        try requireStart(start, data)
+        return trainBatchChecked(data, epoch: epoch, start: start)
+    }
+
+    /// `trainBatch` after its checks.
+    func trainBatchChecked(_ data: Dataset, epoch: Int, start: Int) -> PassStats {
         let rows = min(batch, data.count - start)
         let seed = options.seed
         load(data, rows: rows) { r in Shuffle.index(start + r, data.count, seed: seed, epoch: epoch) }
@@ -293,12 +318,13 @@ public final class Trainer {
     /// Mean predictive entropy of the current stage's output over `data`,
     /// divided by ln(classes): U in [0, 1] as Q16.16 (forward passes only).
     public func normalizedEntropy(_ data: Dataset) throws(EngineError) -> Int32 {
+        try validate(data)
         measureEntropy = true
         entropySum = 0
         defer { measureEntropy = false }
         _ = try evaluate(data)
         if n[L] < 2 { return 0 }
-        let lnC = Int64(Kernels.log(Int32(n[L]) << 16))
+        let lnC = Int64(Kernels.logOfInteger(n[L]))
         let mean = Rounding.divNearest(entropySum, Int64(data.count))
         return Int32(clamping: min(Rounding.divNearest(mean << 16, lnC), 1 << 16))
     }
@@ -308,8 +334,16 @@ public final class Trainer {
     /// W <- W - SR(gradRate/rows * sum_b grad L_BP) - SR(pullRate (W - W_provenance)).
     /// `gradRate` = alpha U_E beta, `pullRate` = alpha U_E gamma. Requires a
     /// plan made with `calibration: true`.
-    public func calibrate(_ data: Dataset, start: Int, gradRate: Double, pullRate: Double) {
-        precondition(plan.calibration, "calibrate: the plan has no provenance snapshot")
+    public func calibrate(_ data: Dataset, start: Int, gradRate: Double, pullRate: Double) throws(EngineError) {
+        if !plan.calibration {
+            throw .invalidParameter(name: "calibrate", reason: "the plan has no provenance snapshot (calibration: false)")
+        }
+        if !(gradRate >= 0 && gradRate < 1) || !(pullRate >= 0 && pullRate < 1) {
+            throw .invalidParameter(name: "calibrate", reason: "rates must satisfy 0 <= rate < 1")
+        }
+        try validate(data)
+        try requireStage("calibrate")
+        try requireStart(start, data)
         let rows = min(batch, data.count - start)
         load(data, rows: rows) { r in start + r }
         calibrating = (Trainer.rateQ32(gradRate / Double(rows)), Trainer.rateQ32(pullRate))
@@ -318,17 +352,34 @@ public final class Trainer {
     }
 
     /// One training step on the `rows` samples already in the arena's input.
-    public func step(rows: Int) -> PassStats {
+    func step(rows: Int) -> PassStats {
         stepCount += 1
         return pass(rows: rows, train: true)
     }
 
-    /// Copies a batch from raw pointers into the arena input and trains on it
-    /// (`features`: rows x n_0 Q16.16 words; labels must be in range).
-    public func step(features: UnsafePointer<Int32>, labels l: UnsafePointer<Int32>, rows: Int) -> PassStats {
-        precondition(rows >= 1 && rows <= batch, "step: rows outside 1...batch")
-        input.base.update(from: features, count: rows * n[0])
-        labels.update(from: l, count: rows)
+    /// Copies one batch into the arena input and trains on it: `features` holds
+    /// rows x n_0 Q16.16 words (row-major), `labels` rows class indices. Throws
+    /// (and changes nothing) for rows outside 1...batch, counts that disagree,
+    /// a label outside 0..<classes, or no stage begun.
+    ///
+    /// ```swift
+    /// let stats = try f.withUnsafeBufferPointer { fp in
+    ///     try l.withUnsafeBufferPointer { lp in try t.step(features: fp, labels: lp) }
+    /// }
+    /// ```
+    public func step(features: UnsafeBufferPointer<Int32>, labels l: UnsafeBufferPointer<Int32>) throws(EngineError) -> PassStats {
+        try requireStage("step")
+        let rows = l.count
+        if rows < 1 || rows > batch {
+            throw .invalidParameter(name: "step", reason: "\(rows) labels: a batch holds 1...\(batch) samples")
+        }
+        if features.count != rows * n[0] { throw .featureMismatch(expected: n[0], got: features.count / rows) }
+        for r in 0..<rows where l[r] < 0 || Int(l[r]) >= n[L] {
+            throw .labelOutOfRange(sample: r, label: Int(l[r]), classes: n[L])
+        }
+        guard let fb = features.baseAddress, let lb = l.baseAddress else { throw .emptyData }
+        input.base.update(from: fb, count: rows * n[0])
+        labels.update(from: lb, count: rows)
         return step(rows: rows)
     }
 
@@ -461,8 +512,11 @@ public final class Trainer {
     func forwardLayer(_ l: Int, _ x: Tensor, _ out: Tensor, rows: Int, relu: Bool, phase: Int) {
         let (nIn, nOut) = dims(l)
         let p = params[l]
-        Kernels.denseForward(out, x, p.slice(0, nIn * nOut), p.slice(nIn * nOut, nOut),
+        let mark = arena.mark(.scratch)
+        let scratch = arena.take(.scratch, Kernels.denseForwardScratchWords(rows: batch, nIn: nIn, nOut: nOut))
+        Kernels.denseForward(out, x, p.slice(0, nIn * nOut), p.slice(nIn * nOut, nOut), scratch: scratch,
                              rows: rows, nIn: nIn, nOut: nOut, sat: &saturations)
+        arena.release(.scratch, to: mark)
         if relu { Kernels.relu(out, count: rows * nOut) }
         let m = UInt64(rows * nIn * nOut)
         switch phase {

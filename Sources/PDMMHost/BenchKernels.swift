@@ -46,8 +46,9 @@ func runKernelBench(sizes: [Int], seconds: Double) -> String {
             _ = q16_gemm_nn(&c, a, b, N, N, N, &sat)
         }
         sink &+= Int64(c[count / 2])
+        var ntScratch = [Int32](repeating: 0, count: max(q16_gemm_nt_buffer_size(N, N, N) / 4, 1))
         let nt = benchGMACs(macs: macs, seconds: seconds) {
-            _ = q16_gemm_nt(&c, a, b, nil, N, N, N, &sat)
+            _ = q16_gemm_nt(&c, &ntScratch, a, b, nil, N, N, N, &sat)
         }
         sink &+= Int64(c[count / 2])
         let tn = benchGMACs(macs: macs, seconds: seconds) {

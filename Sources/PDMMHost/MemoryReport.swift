@@ -53,7 +53,9 @@ public enum MemoryReport {
             for j in 0..<data.featureCount { f[r * data.featureCount + j] = data.feature(s, j) }
             l[r] = data.label(s)
         }
-        _ = t.step(features: f, labels: l, rows: rows)
+        _ = try f.withUnsafeBufferPointer { fp throws(EngineError) in
+            try l.withUnsafeBufferPointer { lp throws(EngineError) in try t.step(features: fp, labels: lp) }
+        }
     }
 
     static var categories: [MemoryCategory] { MemoryCategory.allCases }

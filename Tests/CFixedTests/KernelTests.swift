@@ -133,7 +133,19 @@ private func runGemm(_ layout: Layout, fast: Bool, _ A: [Int32], _ B: [Int32], _
     case (.tn, true): st = q16_gemm_tn(&c, A, B, M, N, K, &sat)
     case (.tn, false): st = q16_ref_gemm_tn(&c, A, B, M, N, K, &sat)
     case (.nt, true):
-        st = bias == nil ? q16_gemm_nt(&c, A, B, nil, M, N, K, &sat) : q16_gemm_nt(&c, A, B, bias!, M, N, K, &sat)
+        // With the caller scratch of q16_gemm_nt_buffer_size (the packed path where it applies)
+        // and without scratch (the unpacked path): both must give the same words and count.
+        let words = q16_gemm_nt_buffer_size(M, N, K) / 4
+        var scratch = [Int32](repeating: 0x3C3C_3C3C, count: max(words, 1))
+        var c2 = c
+        var sat2: UInt64 = 0
+        let st2: q16_status
+        st = scratch.withUnsafeMutableBufferPointer { sp in
+            q16_gemm_nt(&c, words > 0 ? sp.baseAddress : nil, A, B, bias, M, N, K, &sat)
+        }
+        st2 = q16_gemm_nt(&c2, nil, A, B, bias, M, N, K, &sat2)
+        XCTAssertEqual(Outcome(status: st, out: c, sat: sat), Outcome(status: st2, out: c2, sat: sat2),
+                       "gemm_nt \(m)x\(n)x\(k): packed (scratch) and unpacked paths differ")
     case (.nt, false):
         st = bias == nil ? q16_ref_gemm_nt(&c, A, B, nil, M, N, K, &sat)
             : q16_ref_gemm_nt(&c, A, B, bias!, M, N, K, &sat)
@@ -640,7 +652,7 @@ final class KernelTests: XCTestCase {
                        UnsafeMutablePointer<UInt64>?) -> q16_status
         let kernels: [(String, G)] = [
             ("nn", q16_gemm_nn), ("tn", q16_gemm_tn), ("ref_nn", q16_ref_gemm_nn), ("ref_tn", q16_ref_gemm_tn),
-            ("nt", { q16_gemm_nt($0, $1, $2, nil, $3, $4, $5, $6) }),
+            ("nt", { q16_gemm_nt($0, nil, $1, $2, nil, $3, $4, $5, $6) }),
             ("ref_nt", { q16_ref_gemm_nt($0, $1, $2, nil, $3, $4, $5, $6) }),
         ]
         for (name, f) in kernels {
@@ -686,9 +698,9 @@ final class KernelTests: XCTestCase {
         // gemm_nt: the output must not overlap the bias either.
         C.withUnsafeMutableBufferPointer { cp in
             let c = cp.baseAddress!
-            XCTAssertEqual(q16_gemm_nt(c, A, B, UnsafePointer(c + 3), 2, 2, 2, nil), Q16_ERR_OVERLAP)
+            XCTAssertEqual(q16_gemm_nt(c, nil, A, B, UnsafePointer(c + 3), 2, 2, 2, nil), Q16_ERR_OVERLAP)
             XCTAssertEqual(q16_ref_gemm_nt(c, A, B, UnsafePointer(c + 3), 2, 2, 2, nil), Q16_ERR_OVERLAP)
-            XCTAssertEqual(q16_gemm_nt(c, A, B, UnsafePointer(c + 4), 2, 2, 2, nil), Q16_OK)
+            XCTAssertEqual(q16_gemm_nt(c, nil, A, B, UnsafePointer(c + 4), 2, 2, 2, nil), Q16_OK)
         }
         // gemv and dot.
         var y = [Int32](repeating: sentinel, count: 8)

@@ -32,7 +32,8 @@ final class CheckpointAndDataTests: XCTestCase {
                             options: TrainingOptions(learningRate: 0.1, seed: seed), budget: 1 << 16)
         t.beginStage(0)
         let f: [Int32] = [1 << 16, 0, 2 << 16, -(1 << 16), 0, 1 << 15, 3 << 16, 1]
-        _ = t.step(features: f, labels: [0, 2], rows: 2)
+        let l: [Int32] = [0, 2]
+        _ = try f.withUnsafeBufferPointer { fp in try l.withUnsafeBufferPointer { lp in try t.step(features: fp, labels: lp) } }
         return t.checkpoint(epochsDone: 1)
     }
 
@@ -116,11 +117,18 @@ final class CheckpointAndDataTests: XCTestCase {
             (patched(32, 9), "checkpoint is corrupt: mode code 9"),
             (patched(40, 7), "checkpoint is corrupt: optimizer code 7"),
         ]
+        var checkpointCases = Set<String>(), checkpointMessages = Set<String>()
+        func seen(_ e: Error) -> String {
+            let c = e as! CheckpointError
+            checkpointCases.insert(Self.caseName(c))
+            checkpointMessages.insert(c.message)
+            return c.message
+        }
         for (b, m) in checkpoints {
-            XCTAssertThrowsError(try Checkpoint.decode(b)) { e in XCTAssertEqual((e as! CheckpointError).message, m) }
+            XCTAssertThrowsError(try Checkpoint.decode(b)) { e in XCTAssertEqual(seen(e), m) }
         }
         XCTAssertThrowsError(try Checkpoint.decode(flipped)) { e in
-            XCTAssertTrue((e as! CheckpointError).message.hasPrefix("checkpoint CRC mismatch"))
+            XCTAssertTrue(seen(e).hasPrefix("checkpoint CRC mismatch"))
         }
         // A header asking for 2^30 model words is refused before anything is allocated.
         // Rewrite the optimizer-word count (the last count before the CRC) to 2^30.
@@ -128,8 +136,18 @@ final class CheckpointAndDataTests: XCTestCase {
         let lastCount = huge.count - 4 * (try smallCheckpoint().optimizerState.count) - 4
         for s in 0..<4 { huge[lastCount + s] = UInt8(truncatingIfNeeded: UInt32(1 << 30) >> (8 * UInt32(s))) }
         XCTAssertThrowsError(try Checkpoint.decode(withCRC(huge + [0, 0, 0, 0]))) { e in
-            XCTAssertTrue((e as! CheckpointError).message.hasPrefix("checkpoint truncated"), "\(e)")
+            XCTAssertTrue(seen(e).hasPrefix("checkpoint truncated"), "\(e)")
         }
+        // A well-formed checkpoint of another configuration is refused by `restore`.
+        let other = try Trainer(model: Model(shape: try NetworkShape(widths: [4, 6, 3]), seed: 2), batch: 2, mode: .bp,
+                                optimizer: .momentum(mu: 0.5), options: TrainingOptions(learningRate: 0.1, seed: 2),
+                                budget: 1 << 16)
+        XCTAssertThrowsError(try other.restore(try smallCheckpoint(seed: 1))) { e in
+            XCTAssertEqual(seen(e), "checkpoint configuration differs from this run's")
+        }
+        // Every row is a different failure, and every way a checkpoint can be refused is exercised.
+        XCTAssertEqual(checkpointMessages.count, checkpoints.count + 3, "\(checkpointMessages.sorted())")
+        XCTAssertEqual(checkpointCases, Set(Self.checkpointErrorCases))
 
         let csvs: [(String, String)] = [
             ("", "empty file (no data rows)"),
@@ -147,22 +165,121 @@ final class CheckpointAndDataTests: XCTestCase {
             ("1,2,0\n1,,1\n", "line 2, column 2: '' is not a number"),
             ("1,2,0\n1,2e,1\n", "line 2, column 2: '2e' is not a number"),
             ("1,2,0\r\n1,2,1 \r\n", ""),
+            ("1,abc,0\n2,3,1\n4,5,0\n", "line 1, column 2: 'abc' is not a number"),
         ]
+        var csvCases = Set<String>()
         for (text, m) in csvs {
             do {
                 _ = try CSVParser.parse(Array(text.utf8))
                 XCTAssertEqual(m, "", "parsed: \(text.debugDescription)")
             } catch {
+                csvCases.insert(Self.caseName(error))
                 XCTAssertEqual(error.message, m, text.debugDescription)
             }
         }
         XCTAssertThrowsError(try CSVParser.parse(Array("a,b\n1,0\n2,1\n".utf8), labelColumn: "c")) { e in
+            csvCases.insert(Self.caseName(e as! CSVError))
             XCTAssertEqual((e as! CSVError).message, "no column named 'c'")
         }
         XCTAssertThrowsError(try CSVParser.parse(Array("1,0\n2,1\n".utf8), labelColumn: "5")) { e in
+            csvCases.insert(Self.caseName(e as! CSVError))
             XCTAssertEqual((e as! CSVError).message, "label column 5 outside 0..<2")
         }
-        XCTAssertEqual(checkpoints.count + csvs.count + 3, 27)
+        // Every error `parse` can throw is exercised (`tooLarge` is for callers that cap a file's size:
+        // `parse` takes any length and never throws it).
+        XCTAssertEqual(csvCases, Set(Self.csvErrorCases).subtracting(["tooLarge"]))
+    }
+
+    /// The names of every `CSVError` and `CheckpointError` case; `caseName`'s exhaustive switches
+    /// make a new case fail to compile until it is named (and then listed) here.
+    static let csvErrorCases = ["empty", "headerOnly", "tooFewColumns", "ragged", "notANumber", "notFinite",
+                                "badLabel", "singleClass", "saturated", "labelColumn", "tooLarge"]
+    static let checkpointErrorCases = ["truncated", "wrongMagic", "newerVersion", "notQ16", "crcMismatch",
+                                       "absurd", "mismatch"]
+
+    static func caseName(_ e: CSVError) -> String {
+        switch e {
+        case .empty: return "empty"
+        case .headerOnly: return "headerOnly"
+        case .tooFewColumns: return "tooFewColumns"
+        case .ragged: return "ragged"
+        case .notANumber: return "notANumber"
+        case .notFinite: return "notFinite"
+        case .badLabel: return "badLabel"
+        case .singleClass: return "singleClass"
+        case .saturated: return "saturated"
+        case .labelColumn: return "labelColumn"
+        case .tooLarge: return "tooLarge"
+        }
+    }
+
+    static func caseName(_ e: CheckpointError) -> String {
+        switch e {
+        case .truncated: return "truncated"
+        case .wrongMagic: return "wrongMagic"
+        case .newerVersion: return "newerVersion"
+        case .notQ16: return "notQ16"
+        case .crcMismatch: return "crcMismatch"
+        case .absurd: return "absurd"
+        case .mismatch: return "mismatch"
+        }
+    }
+
+    /// Data/digits.csv, the built-in data set's source (1797 lines, no header).
+    static let digitsCSV = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Data/digits.csv").path
+
+    func testByteOrderMarkKeepsEveryLine() throws {
+        let plain = Array(try Data(contentsOf: URL(fileURLWithPath: Self.digitsCSV)))
+        let d = try CSVParser.parse(plain)
+        let b = try CSVParser.parse([0xEF, 0xBB, 0xBF] + plain)
+        XCTAssertEqual(d.count, 1797)
+        XCTAssertEqual(b.count, 1797)
+        XCTAssertEqual(b.featureCount, d.featureCount)
+        for s in [0, 1, min(b.count, d.count) - 1] {
+            XCTAssertEqual(b.label(s), d.label(s), "sample \(s)")
+            XCTAssertEqual((0..<b.featureCount).map { b.feature(s, $0) }, (0..<d.featureCount).map { d.feature(s, $0) })
+        }
+        XCTAssertNil(b.header)
+    }
+
+    func testHeaderIsRecognisedAndReported() throws {
+        // A BOM before a real header: the header is taken, clean (no BOM bytes in its first name).
+        let bom = try CSVParser.parse([0xEF, 0xBB, 0xBF] + Array("x1,x2,label\n1,2,0\n3,4,1\n".utf8))
+        XCTAssertEqual(bom.count, 2)
+        XCTAssertEqual(bom.header, ["x1", "x2", "label"])
+        XCTAssertEqual(bom.feature(0, 0), 1 << 16)
+        // Header or data is decided by the label field alone.
+        let named = try CSVParser.parse(Array("label,a,b\n0,1,2\n1,3,4\n".utf8), labelColumn: "0")
+        XCTAssertEqual(named.header, ["label", "a", "b"])
+        XCTAssertEqual(named.count, 2)
+        let numericLabel = try CSVParser.parse(Array("7,8,0\n1,2,0\n3,4,1\n".utf8))
+        XCTAssertNil(numericLabel.header)
+        XCTAssertEqual(numericLabel.count, 3)
+        XCTAssertNil(numericLabel.split(trainPercent: 50, seed: 1).train.header)
+        XCTAssertEqual(bom.split(trainPercent: 50, seed: 1).test.header, ["x1", "x2", "label"])
+        let wide = (1...7).map { "f\($0)" } + ["label"]
+        XCTAssertEqual(CSVParser.headerNote(wide, file: "w.csv"),
+                       "line 1 of w.csv taken as a header (f1, f2, f3, f4, f5, ..., label)")
+        XCTAssertEqual(CSVParser.headerNote(["a", "b", "c", "d", "e", "label"], file: "s.csv"),
+                       "line 1 of s.csv taken as a header (a, b, c, d, e, label)")
+
+        // The tool says when it took line 1 as a header, and says nothing when it did not.
+        var rows = ""
+        for i in 0..<40 { rows += "\(Double(i % 2) + Double(i) / 80),\(i % 3),\(i % 2)\n" }
+        let withHeader = dir + "/h.csv", without = dir + "/n.csv"
+        try ("\u{FEFF}x1,x2,label\n" + rows).write(toFile: withHeader, atomically: true, encoding: .utf8)
+        try rows.write(toFile: without, atomically: true, encoding: .utf8)
+        let h = run(["train", "--data", withHeader, "--epochs", "1", "--layers", "2,4,2"])
+        XCTAssertEqual(h.code, 0, h.err)
+        XCTAssertTrue(h.err.hasPrefix("pdmm: line 1 of \(withHeader) taken as a header (x1, x2, label)\n"), h.err)
+        let n = run(["train", "--data", without, "--epochs", "1", "--layers", "2,4,2"])
+        XCTAssertEqual(n.code, 0, n.err)
+        XCTAssertFalse(n.err.contains("header"), n.err)
+        // Same 40 samples either way: the same split and the same weights.
+        XCTAssertTrue(n.out.contains("split: seeded 80/20 (32 train / 8 test)"), n.out)
+        XCTAssertNotNil(hash(n.out))
+        XCTAssertEqual(hash(h.out), hash(n.out))
     }
 
     func testBadCheckpointFilesThroughTheToolOverwriteNothing() throws {

@@ -157,12 +157,21 @@ q16_status q16_gemm_nn(q16_t *C, const q16_t *A, const q16_t *B, int m, int n, i
 q16_status q16_gemm_tn(q16_t *C, const q16_t *A, const q16_t *B, int m, int n, int k, uint64_t *sat);
 
 /**
+ * Bytes of scratch q16_gemm_nt can use for any call with at most m rows and these n, k
+ * (0: it needs none). At most 16 KiB (a transposed block of A for small k). 0 for
+ * invalid dimensions.
+ */
+size_t q16_gemm_nt_buffer_size(int m, int n, int k);
+
+/**
  * C[m x n] = A * B^T + bias (bias[n] added to every row, may be NULL);
  * A is [m x k], B is [n x k]. This is a dense layer's forward pass:
  * Y[batch x out] = X[batch x in] * W[out x in]^T + b[out].
- * Stack: up to 16 KiB (a transposed block of A for small k; no heap, no scratch argument).
+ * scratch: q16_gemm_nt_buffer_size(m, n, k) bytes, 4-byte aligned, or NULL (then the
+ * kernel takes the unpacked path: the same results, slower for small k). The scratch must
+ * not overlap C, A, B or bias. No heap, a small fixed stack (< 2 KiB).
  */
-q16_status q16_gemm_nt(q16_t *C, const q16_t *A, const q16_t *B, const q16_t *bias,
+q16_status q16_gemm_nt(q16_t *C, q16_t *scratch, const q16_t *A, const q16_t *B, const q16_t *bias,
                        int m, int n, int k, uint64_t *sat);
 
 /** The same five kernels as plain triple loops: the reference the tests compare with. */
@@ -265,8 +274,12 @@ typedef enum q16_phi_kind {
  *   w    -= round_nearest(u / E)                   saturating (counted)
  * W[m x n], bias[m], phi[m*n + m] (weights then biases; may be NULL for WEIGHT_ABS).
  * With alpha_q16 == 0, E == 1 and W, bias equal q16_update_outer_sr's result bit for bit.
- * Random bits: u as q16_update_outer_sr; the phi update uses seed ^ 0x5048495F53545245 with
- * the same counters. Gradient sums too large for 64 bits are clamped to +-2^62 (counted).
+ * Random bits: u as q16_update_outer_sr; each other rounding of a parameter draws its own
+ * word with the same counter from its own stream: g from seed ^ 0x5048495F53545245, SR(rho phi)
+ * from seed ^ 0x5048495F44454341, SR((1 - rho) g^2) from seed ^ 0x5048495F46524553.
+ * Weight gradient sums beyond +-2^62 (Q32.32) and bias gradient sums beyond +-2^46 (Q16)
+ * are clamped there (counted in *sat), so no batch size or value can overflow.
+ * No output (W, bias, phi, scratch) may overlap another output or an input (Q16_ERR_OVERLAP).
  * scratch: q16_update_outer_sr_buffer_size(n) bytes.
  */
 q16_status q16_update_outer_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, int64_t *scratch,
@@ -277,8 +290,10 @@ q16_status q16_update_outer_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, int
 
 /**
  * Information Value Calibration's pull towards the provenance snapshot:
- *   w[i] -= SR(rate * (w[i] - w0[i]))     (rate = rate_q32 / 2^32; the difference is exact in int64)
- * rate 0 changes nothing. Bits: q16_rng_u32(seed, counter + i). w[n], w0[n].
+ *   w[i] -= SR(rate * (w[i] - w0[i]))     (rate = rate_q32 / 2^32)
+ * Exact for every input: |w - w0| < 2^32 and rate < 1, so the product (< 2^64) is formed in
+ * uint64 and the step lies between 0 and w - w0; the new w lies between w and w0 and never
+ * saturates. rate 0 changes nothing. Bits: q16_rng_u32(seed, counter + i). w[n], w0[n].
  */
 q16_status q16_update_pull_sr(q16_t *w, const q16_t *w0, uint32_t rate_q32, int n,
                               uint64_t seed, uint64_t counter, uint64_t *sat);
