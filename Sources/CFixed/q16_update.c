@@ -32,82 +32,7 @@
  */
 #include "q16.h"
 #include "q16_gemm_impl.h"
-
-/* |d| is clamped to this before w - d: any |d| >= 2^40 saturates w anyway. */
-#define Q16U_D_LIMIT ((int64_t)1 << 40)
-
-/**
- * The counter-based generator, inlined so that the update loops vectorise.
- * It MUST stay identical to q16_rng_u32 in q16_random.c (the KernelTests
- * models draw their bits from q16_rng_u32 and compare every result).
- */
-Q16_INLINE uint32_t q16u_rng(uint64_t seed, uint64_t counter) {
-    uint64_t z = seed * 0x9E3779B97F4A7C15ull + counter * 0xD1B54A32D192ED03ull + 0x632BE59BD9B4E019ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (uint32_t)(z >> 32);
-}
-
-/** sat(r) to q16, counting a clamp in *nsat (branch-free, vectorisable). */
-Q16_INLINE q16_t q16u_sat(int64_t r, uint64_t *nsat) {
-    int hi = r > (int64_t)Q16_MAX, lo = r < (int64_t)Q16_MIN;
-    *nsat += (uint64_t)(hi | lo);
-    return (q16_t)(hi ? (int64_t)Q16_MAX : lo ? (int64_t)Q16_MIN : r);
-}
-
-/** floor(v / 2^s) for 0 < s < 64 without shifting a negative value. */
-Q16_INLINE int64_t q16u_floor_shift(int64_t v, unsigned s) {
-    return (int64_t)(((uint64_t)v ^ 0x8000000000000000ull) >> s) - (int64_t)(0x8000000000000000ull >> s);
-}
-
-/**
- * SR(s * L / 2^32) (extra16 = 0) or SR(s * L / 2^48) (extra16 = 1) for an int64 s
- * and L = lr_q32: the floor of the exact quotient, plus 1 when the top 32 bits
- * of the fraction exceed rnd (the q16_shift_sr rule). Exact without 128-bit
- * types: s = sh * 2^32 + sl, so s * L = R * 2^32 + (sl * L mod 2^32) with
- * R = sh * L + floor(sl * L / 2^32) = floor(s * L / 2^32), which fits int64.
- */
-Q16_INLINE int64_t q16u_sr_mul(int64_t s, uint32_t L, int extra16, uint32_t rnd) {
-    int64_t sh = q16u_floor_shift(s, 32);                 /* in [-2^31, 2^31) */
-    uint64_t pl = ((uint64_t)s & 0xFFFFFFFFu) * (uint64_t)L; /* < 2^64 */
-    int64_t R = sh * (int64_t)L + (int64_t)(pl >> 32);    /* |R| < 2^63: no overflow */
-    uint32_t lo32 = (uint32_t)(pl & 0xFFFFFFFFu);
-    if (!extra16) return R + (int64_t)(lo32 > rnd);
-    {
-        uint32_t frac = (uint32_t)(((uint64_t)R & 0xFFFFu) << 16) | (lo32 >> 16); /* top 32 of 48 bits */
-        return q16u_floor_shift(R, 16) + (int64_t)(frac > rnd);
-    }
-}
-
-/**
- * SR(S * L / 2^48) for a 128-bit two's complement S = (hi:lo) with |S| < 2^95
- * (the overflow fallback of the fused update), same rule as q16u_sr_mul,
- * clamped to [-2^40, 2^40] (+1): any larger step saturates w anyway.
- */
-static int64_t q16u_sr_mul128(uint64_t hi, uint64_t lo, uint32_t L, uint32_t rnd) {
-    const unsigned shift = 48u;
-    /* T = S * L mod 2^128; exact as a signed value since |S * L| < 2^127. */
-    uint64_t p0 = (lo & 0xFFFFFFFFu) * (uint64_t)L;
-    uint64_t p1 = (lo >> 32) * (uint64_t)L;
-    uint64_t t_lo = p0 + (p1 << 32);
-    uint64_t t_hi = hi * (uint64_t)L + (p1 >> 32) + (uint64_t)(t_lo < p0);
-    /* floor(T / 2^48): 128-bit arithmetic shift, done on unsigned halves */
-    uint64_t sign = (t_hi >> 63) ? ~(uint64_t)0 : 0u;
-    uint64_t q_lo = (t_lo >> shift) | (t_hi << (64u - shift));
-    uint64_t q_hi = (t_hi >> shift) | (sign << (64u - shift));
-    uint32_t frac32 = (uint32_t)((t_lo >> (shift - 32u)) & 0xFFFFFFFFu); /* top 32 of the fraction */
-    int64_t q;
-    if (q_hi == ((q_lo >> 63) ? ~(uint64_t)0 : 0u)) {
-        /* fits int64: the two's complement value of q_lo, without an out-of-range conversion */
-        q = (q_lo >> 63) ? -(int64_t)(~q_lo) - 1 : (int64_t)q_lo;
-        if (q > Q16U_D_LIMIT) q = Q16U_D_LIMIT;
-        if (q < -Q16U_D_LIMIT) q = -Q16U_D_LIMIT;
-    } else {
-        q = sign ? -Q16U_D_LIMIT : Q16U_D_LIMIT;
-    }
-    return q + (int64_t)(frac32 > rnd);
-}
+#include "q16_sr_impl.h"
 
 /* ------------------------------------------------------------------ */
 /* q16_update_sr                                                        */
@@ -119,8 +44,8 @@ Q16_MV static uint64_t q16u_sr_loop(q16_t *Q16_RESTRICT w, const q16_t *Q16_REST
     int i;
     for (i = 0; i < n; i++) {
         /* |g * lr| < |g|, so d is within the q16 range */
-        int64_t d = q16u_sr_mul(g[i], lr_q32, 0, q16u_rng(seed, counter + (uint64_t)i));
-        w[i] = q16u_sat((int64_t)w[i] - d, &nsat);
+        int64_t d = q16s_sr_mul(g[i], lr_q32, 0, q16s_rng(seed, counter + (uint64_t)i));
+        w[i] = q16s_sat((int64_t)w[i] - d, &nsat);
     }
     return nsat;
 }
@@ -192,8 +117,8 @@ Q16_MV static uint64_t q16u_outer_row(q16_t *Q16_RESTRICT Wi, int64_t *Q16_RESTR
         for (j = 0; j < n; j++) s[j] += d0 * (int64_t)x0[j];
     }
     for (j = 0; j < n; j++) {
-        int64_t d = q16u_sr_mul(s[j], lr_q32, 1, q16u_rng(seed, cbase + (uint64_t)j)); /* |d| < 2^47 */
-        Wi[j] = q16u_sat((int64_t)Wi[j] - d, &nsat);
+        int64_t d = q16s_sr_mul(s[j], lr_q32, 1, q16s_rng(seed, cbase + (uint64_t)j)); /* |d| < 2^47 */
+        Wi[j] = q16s_sat((int64_t)Wi[j] - d, &nsat);
     }
     return nsat;
 }
@@ -209,8 +134,8 @@ static uint64_t q16u_outer_row128(q16_t *Wi, const q16_t *dY, const q16_t *X, ui
         for (b = 0; b < batch; b++)
             q16i_acc_add(&acc, (int64_t)dY[(size_t)b * (size_t)m + (size_t)i] *
                                    (int64_t)X[(size_t)b * (size_t)n + (size_t)j]);
-        d = q16u_sr_mul128(acc.hi, acc.lo, lr_q32, q16u_rng(seed, cbase + (uint64_t)j));
-        Wi[j] = q16u_sat((int64_t)Wi[j] - d, &nsat);
+        d = q16s_sr_mul128(acc.hi, acc.lo, lr_q32, q16s_rng(seed, cbase + (uint64_t)j));
+        Wi[j] = q16s_sat((int64_t)Wi[j] - d, &nsat);
     }
     return nsat;
 }
@@ -253,10 +178,10 @@ q16_status q16_update_outer_sr(q16_t *W, q16_t *bias, int64_t *scratch, const q1
             int64_t s = 0; /* |s| <= batch * 2^31 < 2^62 */
             int64_t d;
             for (b = 0; b < batch; b++) s += dY[(size_t)b * (size_t)m + (size_t)i];
-            d = q16u_sr_mul(s, lr_q32, 0, q16u_rng(seed, cbase + (uint64_t)i)); /* |d| < 2^62 */
-            if (d > Q16U_D_LIMIT) d = Q16U_D_LIMIT;
-            if (d < -Q16U_D_LIMIT) d = -Q16U_D_LIMIT;
-            bias[i] = q16u_sat((int64_t)bias[i] - d, &nsat);
+            d = q16s_sr_mul(s, lr_q32, 0, q16s_rng(seed, cbase + (uint64_t)i)); /* |d| < 2^62 */
+            if (d > Q16S_D_LIMIT) d = Q16S_D_LIMIT;
+            if (d < -Q16S_D_LIMIT) d = -Q16S_D_LIMIT;
+            bias[i] = q16s_sat((int64_t)bias[i] - d, &nsat);
         }
     }
     if (sat) *sat += nsat;
@@ -274,11 +199,11 @@ Q16_MV static uint64_t q16u_momentum_loop(q16_t *Q16_RESTRICT w, q16_t *Q16_REST
     int i;
     for (i = 0; i < n; i++) {
         /* |mu * v| < |v|: SR(mu * v) is within the q16 range */
-        int64_t mv = q16u_sr_mul(v[i], mu_q32, 0, q16u_rng(seed, counter + (uint64_t)i));
-        q16_t vi = q16u_sat(mv + (int64_t)g[i], &nsat);
-        int64_t d = q16u_sr_mul(vi, lr_q32, 0, q16u_rng(seed, counter + (uint64_t)n + (uint64_t)i));
+        int64_t mv = q16s_sr_mul(v[i], mu_q32, 0, q16s_rng(seed, counter + (uint64_t)i));
+        q16_t vi = q16s_sat(mv + (int64_t)g[i], &nsat);
+        int64_t d = q16s_sr_mul(vi, lr_q32, 0, q16s_rng(seed, counter + (uint64_t)n + (uint64_t)i));
         v[i] = vi;
-        w[i] = q16u_sat((int64_t)w[i] - d, &nsat);
+        w[i] = q16s_sat((int64_t)w[i] - d, &nsat);
     }
     return nsat;
 }

@@ -32,14 +32,19 @@ public enum CSVError: Error, Equatable {
 
 /// A CSV parser over bytes, Embedded-Swift compatible (no Foundation): one
 /// sample per line, comma-separated numbers, an integer class label column
-/// (default: the last), an optional header line (detected: a first line with a
-/// field that is not a number). Blank lines and a trailing CR are ignored.
-/// Numbers: optional sign, digits, optional fraction, optional exponent;
-/// converted to Q16.16 by rounding to nearest.
+/// (default: the last), an optional header line. A leading UTF-8 byte-order
+/// mark is skipped. Line 1 is a header exactly when its label field (the
+/// field of the label column: the given 0-based index, else the last field)
+/// is not a number; when the label column is given by name, line 1 must be
+/// the header. Any other line 1 is data, so no line is ever dropped silently:
+/// a header found is reported in `Dataset.header`. Blank lines and a trailing
+/// CR are ignored. Numbers: optional sign, digits, optional fraction,
+/// optional exponent; converted to Q16.16 by rounding to nearest.
 ///
 /// ```swift
 /// let d = try CSVParser.parse(Array("1,2,0\n3,4,1\n".utf8))
-/// d.count  // 2
+/// d.count   // 2
+/// d.header  // nil
 /// ```
 public enum CSVParser {
     /// `labelColumn`: a 0-based index as text, a header name, or nil for the last column.
@@ -49,7 +54,8 @@ public enum CSVParser {
                              verifiedColumn: String? = nil) throws(CSVError) -> Dataset {
         var lines: [(Int, Int, Int)] = []  // (line number, start, end)
         var lineNo = 0
-        var i = 0
+        // A UTF-8 byte-order mark (EF BB BF), as spreadsheet exports write it.
+        var i = bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0
         while i < bytes.count {
             var j = i
             while j < bytes.count && bytes[j] != 10 { j += 1 }
@@ -64,11 +70,10 @@ public enum CSVParser {
         if lines.isEmpty { throw .empty }
         var header: [String]? = nil
         let firstFields = fields(bytes, lines[0].1, lines[0].2)
-        for f in firstFields where number(bytes, f.0, f.1) == nil && !isNonFinite(bytes, f.0, f.1) {
+        if isHeader(bytes, firstFields, labelColumn: labelColumn) {
             header = firstFields.map { text(bytes, $0.0, $0.1) }
-            break
+            lines.removeFirst()
         }
-        if header != nil { lines.removeFirst() }
         if lines.isEmpty { throw .headerOnly }
         let columns = header?.count ?? firstFields.count
         if columns < 2 { throw .tooFewColumns(count: columns) }
@@ -127,10 +132,39 @@ public enum CSVParser {
             let d = try Dataset(featureCount: columns - (flagIndex >= 0 ? 2 : 1), classes: Int(maxLabel) + 1,
                                 features: features, labels: labels)
             if flagIndex >= 0 { d.verified = flags }
+            d.header = header
             return d
         } catch {
             throw .labelColumn(error.message)
         }
+    }
+
+    /// The note a program prints when line 1 of `file` was taken as a header
+    /// (`Dataset.header`): "line 1 of FILE taken as a header (x1, x2, ..., label)",
+    /// at most 6 names (the first 5, "...", the last).
+    public static func headerNote(_ header: [String], file: String) -> String {
+        var names = ""
+        for (k, name) in header.enumerated() where header.count <= 6 || k < 5 || k == header.count - 1 {
+            if !names.isEmpty { names += ", " }
+            if header.count > 6 && k == header.count - 1 { names += "..., " }
+            names += name
+        }
+        return "line 1 of \(file) taken as a header (\(names))"
+    }
+
+    /// Whether line 1 (its fields `first`) is a header: when its label field
+    /// is not a number (a NaN or infinity counts as a number: the data check
+    /// then reports it). A label column given by name needs a header; a
+    /// 0-based index outside line 1 leaves it data (the index is refused later).
+    static func isHeader(_ b: [UInt8], _ first: [(Int, Int)], labelColumn: String?) -> Bool {
+        var index = first.count - 1
+        if let lc = labelColumn {
+            guard let v = Int(lc) else { return true }
+            if v < 0 || v >= first.count { return false }
+            index = v
+        }
+        let f = first[index]
+        return number(b, f.0, f.1) == nil && !isNonFinite(b, f.0, f.1)
     }
 
     /// A column given as a 0-based index or a header name.

@@ -8,8 +8,9 @@ public struct DataError: Error, CustomStringConvertible, Equatable {
 }
 
 /// CSV data loading: numeric features, an integer class label column
-/// (default: the last), optional header line (detected: a first line with a
-/// non-numeric field). Features become Q16.16 (saturated values counted).
+/// (default: the last), optional header line (detected: a first line whose
+/// label field is not a number; reported in `Dataset.header`), a leading
+/// UTF-8 byte-order mark skipped. Features become Q16.16 (saturated values counted).
 public enum CSVLoader {
     public static func load(path: String, labelColumn: String? = nil, verifiedColumn: String? = nil) throws -> Dataset {
         guard let data = FileManager.default.contents(atPath: path) else {

@@ -166,8 +166,10 @@ public final class Tool {
 
     func loadData(_ a: Arguments) throws -> Dataset {
         guard let path = a.string("data") else { return BuiltinData.digits() }
-        return try CSVLoader.load(path: path, labelColumn: a.string("label-column"),
-                                  verifiedColumn: a.string("verified-column"))
+        let data = try CSVLoader.load(path: path, labelColumn: a.string("label-column"),
+                                      verifiedColumn: a.string("verified-column"))
+        if let h = data.header { err("pdmm: " + CSVParser.headerNote(h, file: path)) }
+        return data
     }
 
     // MARK: train

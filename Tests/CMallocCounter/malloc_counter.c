@@ -4,25 +4,45 @@
 #include <stddef.h>
 #include <errno.h>
 
+/* Under a sanitizer the runtime owns malloc (an interposer here would bypass
+ * its allocator); its public allocator hooks count instead. */
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-#define MC_DISABLED 1
+#define MC_SANITIZER_HOOKS 1
 #endif
 #endif
-#if defined(__SANITIZE_ADDRESS__)
-#define MC_DISABLED 1
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define MC_SANITIZER_HOOKS 1
 #endif
 
 static uint64_t mc_calls;
 
-#if !defined(MC_DISABLED) && defined(__linux__) && defined(__GLIBC__)
+static inline void mc_count(void) { __atomic_fetch_add(&mc_calls, 1, __ATOMIC_RELAXED); }
+
+#if defined(MC_SANITIZER_HOOKS)
+/* sanitizer/allocator_interface.h; declared here so that no sanitizer header is needed.
+ * Returns nonzero when the hooks were installed. The malloc hook runs for every
+ * allocation the sanitizer's allocator makes: malloc, calloc, realloc, the memalign
+ * family and operator new. */
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                              void (*free_hook)(const volatile void *));
+
+static int mc_active;
+
+static void mc_malloc_hook(const volatile void *p, size_t n) { (void)p; (void)n; mc_count(); }
+static void mc_free_hook(const volatile void *p) { (void)p; }
+
+__attribute__((constructor)) static void mc_install_hooks(void) {
+    mc_active = __sanitizer_install_malloc_and_free_hooks(mc_malloc_hook, mc_free_hook) != 0;
+}
+
+int malloc_counter_active(void) { return __atomic_load_n(&mc_active, __ATOMIC_RELAXED); }
+#elif defined(__linux__) && defined(__GLIBC__)
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
 extern void __libc_free(void *);
-
-static inline void mc_count(void) { __atomic_fetch_add(&mc_calls, 1, __ATOMIC_RELAXED); }
 
 void *malloc(size_t n) { mc_count(); return __libc_malloc(n); }
 void *calloc(size_t a, size_t b) { mc_count(); return __libc_calloc(a, b); }

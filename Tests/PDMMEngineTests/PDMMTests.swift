@@ -189,7 +189,7 @@ final class PDMMTests: XCTestCase {
     }
 
     func testDefectAndIVCStepsAllocateNothing() throws {
-        try XCTSkipUnless(malloc_counter_active() == 1, "malloc counter inactive (neither the interposer nor sanitizer hooks here)")
+        try requireMallocCounter()
         let shape = try NetworkShape(widths: [12, 16, 16, 4])
         let model = Model(shape: shape, seed: 4)
         let data = syntheticData(features: 12, classes: 4, count: 80, seed: 4)
@@ -211,7 +211,7 @@ final class PDMMTests: XCTestCase {
     }
 
     func testSeparationAndDecisionPassesAllocateNothing() throws {
-        try XCTSkipUnless(malloc_counter_active() == 1, "malloc counter inactive (neither the interposer nor sanitizer hooks here)")
+        try requireMallocCounter()
         let shape = try NetworkShape(widths: [12, 16, 16, 4])
         let a = Model(shape: shape, seed: 1), b = Model(shape: shape, seed: 2)
         let data = syntheticData(features: 12, classes: 4, count: 100, seed: 4)

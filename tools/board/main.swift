@@ -229,11 +229,14 @@ func loadCSV(_ path: String, labelColumn: String?) throws(BoardError) -> Dataset
     }
     defer { pdmm_board_free(buf) }
     let bytes = Array(UnsafeBufferPointer(start: buf, count: Int(len)))
+    let data: Dataset
     do {
-        return try CSVParser.parse(bytes, labelColumn: labelColumn)
+        data = try CSVParser.parse(bytes, labelColumn: labelColumn)
     } catch {
         throw .data("\(path): \(error.message)")
     }
+    if let h = data.header { printErr("pdmm-board: " + CSVParser.headerNote(h, file: path)) }
+    return data
 }
 
 /// What the report says about the data set (kept after the full copy is freed).

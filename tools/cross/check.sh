@@ -125,7 +125,7 @@ CASES=(
   "--mode blockwise --k 2"
   "--mode bp --optimizer momentum"
   "--mode local --k 2 --optimizer riemannian"
-  "--mode local --k 2 --budget 150KiB"
+  "--mode local --k 2 --budget 160KiB"
 )
 
 # Host memory reports (planned + measured per category), one per optimizer.

@@ -298,6 +298,192 @@ q16_status q16_update_outer_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, int
 q16_status q16_update_pull_sr(q16_t *w, const q16_t *w0, uint32_t rate_q32, int n,
                               uint64_t seed, uint64_t counter, uint64_t *sat);
 
+/* ------------------------------------------------------------------ */
+/* Convolution (q16_conv.c, reference in q16_conv_ref.c)                */
+/* ------------------------------------------------------------------ */
+/*
+ * Channels-first (NCHW) row-major tensors: X[batch x C x H x W] in,
+ * Y[batch x F x Ho x Wo] out, weights Wt[F x C x kh x kw], bias[F]. A 1-D
+ * convolution over a series of W steps is H = kh = 1 (stride_h = 1, pad_top = 0).
+ * Output (i, j) of filter f reads input row i*stride_h + u - pad_top and column
+ * j*stride_w + v - pad_left for the tap (u, v); positions outside the input are
+ * zeros (explicit zero padding). The caller chooses the padding and Ho, Wo:
+ *   valid:  pad 0,  Ho = (H - kh) / stride_h + 1
+ *   same:   Ho = ceil(H / stride_h), total = max((Ho - 1)*stride_h + kh - H, 0), pad_top = total / 2
+ * (the same for W, pad_left). The bottom / right padding is implied by Ho, Wo.
+ *
+ * Sums are the exact Q32.32 sums of the products (a bias enters as bias * 2^16),
+ * rounded ONCE to nearest (ties away from zero) and saturated once (counted in
+ * *sat): the GEMM rule, within 0.5 LSB of the exact value when not saturated.
+ * The fast kernels sum in int64 when a pre-pass bound shows no partial sum can
+ * overflow, else exactly in 128 bits; fast and reference kernels agree bit for
+ * bit (values, status, saturation counts).
+ *
+ * Errors (nothing is written): Q16_ERR_NULL (params or a required pointer NULL),
+ * Q16_ERR_SIZE (q16_conv_check fails, batch <= 0, or batch*C*H*W or
+ * batch*F*Ho*Wo overflows int), Q16_ERR_OVERLAP (an output overlaps an input or
+ * another output, or the scratch overlaps any buffer; the scratch's extent is
+ * its ..._buffer_size). The checks come in that order.
+ *
+ * scratch: caller memory of the ..._buffer_size bytes (independent of batch), or
+ * NULL: then the kernel runs its reference twin (same results, no scratch,
+ * slower). No heap, a small fixed stack.
+ */
+
+/** The shape of a convolution layer (see above). */
+typedef struct q16_conv_params {
+    int C, H, W;            /**< input channels, height, width */
+    int F;                  /**< filters (output channels) */
+    int kh, kw;             /**< kernel height, width */
+    int stride_h, stride_w; /**< strides, >= 1 */
+    int pad_top, pad_left;  /**< zero rows above / columns left of the input, in [0, kh-1] / [0, kw-1] */
+    int Ho, Wo;             /**< output height, width */
+} q16_conv_params;
+
+/**
+ * Q16_OK if *p describes a convolution, else Q16_ERR_NULL (p NULL) or Q16_ERR_SIZE:
+ *  - C, H, W, F, kh, kw, the strides, Ho, Wo >= 1; 0 <= pad_top < kh, 0 <= pad_left < kw;
+ *  - Ho = (H + pad_top + pad_bottom - kh) / stride_h + 1 (floor) for some implied
+ *    pad_bottom in [0, kh - 1] (so every output window starts inside the padded input and
+ *    the windows reach as far as a "valid" convolution would); the same for Wo;
+ *  - H + pad_top + kh and W + pad_left + kw fit int;
+ *  - these products fit int: C*H*W, F*Ho*Wo, K + 1, F*(K + 1), (K + 1)*Ho*Wo with
+ *    K = C*kh*kw, and F*ceil(kh/stride_h)*ceil(kw/stride_w)*ceil(H/stride_h)*ceil(W/stride_w)
+ *    (the matrices of the fast kernels).
+ */
+q16_status q16_conv_check(const q16_conv_params *p);
+
+/**
+ * Bytes of scratch q16_conv_forward needs (4-byte aligned): (F + Ho*Wo) * (C*kh*kw + 1)
+ * words: the weights with the bias column, and the patches of one sample (im2col).
+ * 0 if q16_conv_check(p) fails.
+ */
+size_t q16_conv_forward_buffer_size(const q16_conv_params *p);
+
+/**
+ * Convolution forward pass:
+ *   Y[b][f][i][j] = bias[f] + sum_{c,u,v} Wt[f][c][u][v] * X[b][c][i*sh + u - pt][j*sw + v - pl]
+ * (zero outside the input; bias may be NULL), exact sum rounded once, saturated (counted).
+ * Y[batch x F x Ho x Wo], X[batch x C x H x W], Wt[F x C x kh x kw], bias[F].
+ * scratch: q16_conv_forward_buffer_size(p) bytes or NULL (see above).
+ */
+q16_status q16_conv_forward(q16_t *Y, q16_t *scratch, const q16_t *X, const q16_t *Wt, const q16_t *bias,
+                            int batch, const q16_conv_params *p, uint64_t *sat);
+
+/**
+ * Bytes of scratch q16_conv_backward_data needs (4-byte aligned), with T =
+ * F*ceil(kh/sh)*ceil(kw/sw) taps and Q = ceil(H/sh)*ceil(W/sw) positions of the largest
+ * stride phase: (C*T + T*Q) words, plus C*Q words of staging when a stride is > 1.
+ * 0 if q16_conv_check(p) fails.
+ */
+size_t q16_conv_backward_data_buffer_size(const q16_conv_params *p);
+
+/**
+ * Gradient with respect to the input (the transposed convolution):
+ *   dX[b][c][y][x] = sum of Wt[f][c][u][v] * dY[b][f][i][j] over every (f, u, v, i, j)
+ *                    with y = i*sh + u - pt and x = j*sw + v - pl,
+ * exact sum rounded once, saturated (counted); positions no window reads get 0.
+ * dX[batch x C x H x W], dY[batch x F x Ho x Wo], Wt[F x C x kh x kw].
+ * scratch: q16_conv_backward_data_buffer_size(p) bytes or NULL (see above).
+ */
+q16_status q16_conv_backward_data(q16_t *dX, q16_t *scratch, const q16_t *dY, const q16_t *Wt, int batch,
+                                  const q16_conv_params *p, uint64_t *sat);
+
+/**
+ * Bytes of scratch q16_conv_weight_grad and q16_conv_backward_weights_sr need (8-byte
+ * aligned): min(F, 32) * C*kh*kw int64 sums, then C*kh*kw * Ho*Wo words of patches
+ * (rounded up to 8 bytes). 0 if q16_conv_check(p) fails.
+ */
+size_t q16_conv_weight_buffer_size(const q16_conv_params *p);
+
+/**
+ * Gradient of the weights and bias (summed over the batch, not averaged), for momentum:
+ *   dW[f][c][u][v] = round(sum_{b,i,j} dY[b][f][i][j] * X[b][c][i*sh + u - pt][j*sw + v - pl])
+ *   dB[f]          = sum_{b,i,j} dY[b][f][i][j]                        (dB may be NULL)
+ * exact sums, rounded once (dW; dB is a sum of q16 values, exact), saturated once (counted).
+ * dW[F x C x kh x kw], dB[F], dY[batch x F x Ho x Wo], X[batch x C x H x W].
+ * scratch: q16_conv_weight_buffer_size(p) bytes (8-byte aligned) or NULL (see above).
+ */
+q16_status q16_conv_weight_grad(q16_t *dW, q16_t *dB, int64_t *scratch, const q16_t *dY, const q16_t *X, int batch,
+                                const q16_conv_params *p, uint64_t *sat);
+
+/**
+ * Fused SGD step of a convolution layer, no gradient buffer (q16_update_outer_sr's rule):
+ *   s            = sum_{b,i,j} dY[b][f][i][j] * X[b][c][i*sh + u - pt][j*sw + v - pl]   exact Q32.32
+ *   W[f][c][u][v] -= SR(s * lr_q32 / 2^48)                                             saturating
+ *   bias[f]      -= SR(sum_{b,i,j} dY[b][f][i][j] * lr_q32 / 2^32)                     (bias may be NULL)
+ * SR(t) = floor(t) + 1 when the top 32 bits of the fraction exceed the random word
+ * (q16_shift_sr's rule). Random words: weight w = ((f*C + c)*kh + u)*kw + v uses
+ * q16_rng_u32(seed, counter + w), bias f uses q16_rng_u32(seed, counter + F*C*kh*kw + f).
+ * The sums are exact for every input (int64 under the pre-pass bound, else 128 bits);
+ * each result is saturated once (counted). W[F x C x kh x kw], bias[F],
+ * dY[batch x F x Ho x Wo], X[batch x C x H x W].
+ * scratch: q16_conv_weight_buffer_size(p) bytes (8-byte aligned) or NULL (see above).
+ */
+q16_status q16_conv_backward_weights_sr(q16_t *W, q16_t *bias, int64_t *scratch, const q16_t *dY, const q16_t *X,
+                                        uint32_t lr_q32, int batch, const q16_conv_params *p, uint64_t seed,
+                                        uint64_t counter, uint64_t *sat);
+
+/** The four convolution kernels as plain loops with 128-bit sums: the reference the tests compare with. */
+q16_status q16_ref_conv_forward(q16_t *Y, const q16_t *X, const q16_t *Wt, const q16_t *bias, int batch,
+                                const q16_conv_params *p, uint64_t *sat);
+q16_status q16_ref_conv_backward_data(q16_t *dX, const q16_t *dY, const q16_t *Wt, int batch,
+                                      const q16_conv_params *p, uint64_t *sat);
+q16_status q16_ref_conv_weight_grad(q16_t *dW, q16_t *dB, const q16_t *dY, const q16_t *X, int batch,
+                                    const q16_conv_params *p, uint64_t *sat);
+q16_status q16_ref_conv_backward_weights_sr(q16_t *W, q16_t *bias, const q16_t *dY, const q16_t *X,
+                                            uint32_t lr_q32, int batch, const q16_conv_params *p, uint64_t seed,
+                                            uint64_t counter, uint64_t *sat);
+
+/* ------------------------------------------------------------------ */
+/* Pooling (q16_pool.c)                                                 */
+/* ------------------------------------------------------------------ */
+/*
+ * NCHW tensors: X[batch x C x H x W]. Non-overlapping ph x pw windows (stride =
+ * window): Ho = H / ph, Wo = W / pw, floor ("valid"): trailing rows / columns
+ * that do not fill a window are ignored by the forward pass and get a zero
+ * gradient. 1-D pooling is ph = 1 (H = 1). Nothing can saturate (a maximum is an
+ * input; a mean of q16 values and dY / n are in range), so there is no `sat`.
+ * Means: the exact int64 sum divided by the window size, rounded to nearest, ties
+ * away from zero (<= 0.5 LSB).
+ * Errors (nothing is written): Q16_ERR_NULL (a required pointer), Q16_ERR_SIZE (a
+ * dimension <= 0, ph > H or pw > W, batch*C*H*W overflows int), Q16_ERR_OVERLAP
+ * (an output overlaps an input or another output).
+ */
+
+/**
+ * Max pooling: Y[b][c][i][j] = max of X[b][c][i*ph + u][j*pw + v] over the window;
+ * idx[b][c][i][j] = (i*ph + u)*W + (j*pw + v) of that maximum, its offset within the
+ * input plane (the first maximum in row-major order on ties). Exact.
+ * Y[batch x C x Ho x Wo], idx[batch x C x Ho x Wo] (may be NULL: not stored).
+ */
+q16_status q16_maxpool_forward(q16_t *Y, int32_t *idx, const q16_t *X, int batch, int C, int H, int W, int ph,
+                               int pw);
+
+/**
+ * Max pooling backward: dX = 0, then dX[b][c][idx[b][c][i][j]] = dY[b][c][i][j] (each window
+ * routes its gradient to its argmax). Exact. An index outside its own window (as
+ * q16_maxpool_forward never stores) returns Q16_ERR_DOMAIN with nothing written.
+ * dX[batch x C x H x W], dY and idx [batch x C x Ho x Wo].
+ */
+q16_status q16_maxpool_backward(q16_t *dX, const q16_t *dY, const int32_t *idx, int batch, int C, int H, int W,
+                                int ph, int pw);
+
+/** Average pooling: Y[b][c][i][j] = round(sum of the ph x pw window / (ph*pw)). Y[batch x C x Ho x Wo]. */
+q16_status q16_avgpool_forward(q16_t *Y, const q16_t *X, int batch, int C, int H, int W, int ph, int pw);
+
+/**
+ * Average pooling backward: dX[b][c][y][x] = round(dY[b][c][y/ph][x/pw] / (ph*pw)) inside the
+ * windows, 0 in the trailing rows / columns. dX[batch x C x H x W], dY[batch x C x Ho x Wo].
+ */
+q16_status q16_avgpool_backward(q16_t *dX, const q16_t *dY, int batch, int C, int H, int W, int ph, int pw);
+
+/** Global average pool: Y[b][c] = round(sum_{y,x} X[b][c][y][x] / (H*W)). Y[batch x C]. */
+q16_status q16_global_avgpool_forward(q16_t *Y, const q16_t *X, int batch, int C, int H, int W);
+
+/** Its backward pass: dX[b][c][y][x] = round(dY[b][c] / (H*W)). dX[batch x C x H x W], dY[batch x C]. */
+q16_status q16_global_avgpool_backward(q16_t *dX, const q16_t *dY, int batch, int C, int H, int W);
+
 #ifdef __cplusplus
 }
 #endif
