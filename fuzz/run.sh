@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Fuzzing the engine's two parsers of untrusted input with libFuzzer.
+# Fuzzing with libFuzzer: the engine's two parsers of untrusted input (csv, checkpoint)
+# and the C kernels against their references and exact models (kernels).
 #
-#   fuzz/run.sh [csv|checkpoint|all] [seconds] [extra libFuzzer flags...]   (defaults: all 60)
+#   fuzz/run.sh [csv|checkpoint|kernels|all] [seconds] [extra libFuzzer flags...]   (defaults: all 60)
 #   fuzz/run.sh seeds        regenerate the checked-in seed corpus (fuzz/corpus/*)
 #
 # Builds without SwiftPM into .build-fuzz/: the C kernels with clang
 # (-fsanitize=fuzzer-no-link,address,undefined), the engine sources plus one target
-# file in a single module with swiftc -sanitize=fuzzer,address. Each target runs
+# file in a single module with swiftc -sanitize=fuzzer,address. The kernels target
+# (fuzz/fuzz_kernels.c) is C only: the kernels and the target with clang
+# -fsanitize=fuzzer,address,undefined, UBSan in trap mode, and without trace-cmp
+# instrumentation (the kernels' 128-bit carry comparisons would cost 3/4 of the
+# run time; edge coverage still guides the search). Each target runs
 # for the given time on a temporary copy of its checked-in corpus (the repository
 # is never written), prints libFuzzer's final stats (stat::number_of_executed_units)
 # and exits non-zero on a crash, timeout, OOM or leak; the reproducer is kept in
@@ -69,11 +74,25 @@ stale() {
   [ -n "$(find "$@" -newer "$out" 2>/dev/null | head -n 1)" ]
 }
 
-build_target() {  # $1 = csv | checkpoint
+# The C-only kernels target: every C kernel plus fuzz/fuzz_kernels.c, UBSan traps.
+kflags=(-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fsanitize-trap=undefined
+        -fno-sanitize-coverage=trace-cmp)
+build_kernels_target() {
+  local out=$build/fuzz-kernels
+  mapfile -t objs < <(build_c kfuzz "${kflags[@]}")
+  if stale "$out" fuzz/fuzz_kernels.c "$cinc"/*.h "${objs[@]}" fuzz/run.sh; then
+    echo "building $out" >&2
+    clang -std=gnu11 "${kflags[@]}" -fsanitize=fuzzer -I "$cinc" fuzz/fuzz_kernels.c "${objs[@]}" \
+      -lm -fuse-ld=lld -o "$out"
+  fi
+}
+
+build_target() {  # $1 = csv | checkpoint | kernels
   local name=$1 src out
   case $name in
     csv) src=fuzz/FuzzCSV.swift ;;
     checkpoint) src=fuzz/FuzzCheckpoint.swift ;;
+    kernels) build_kernels_target; return ;;
   esac
   out=$build/fuzz-$name
   mapfile -t objs < <(build_c fuzz -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined)
@@ -86,7 +105,7 @@ build_target() {  # $1 = csv | checkpoint
   fi
 }
 
-run_target() {  # $1 = csv | checkpoint
+run_target() {  # $1 = csv | checkpoint | kernels
   local name=$1
   build_target "$name"
   local work log art
@@ -119,12 +138,15 @@ case $what in
     mapfile -t objs < <(build_c plain -O1)
     swiftc -parse-as-library -O -wmo -module-name PDMMEngine -I "$cinc" \
       "${engine[@]}" fuzz/GenSeeds.swift "${objs[@]}" -use-ld=lld -module-cache-path "$build/module-cache" -o "$build/gen-seeds"
-    rm -rf fuzz/corpus/csv fuzz/corpus/checkpoint
-    mkdir -p fuzz/corpus/csv fuzz/corpus/checkpoint
+    rm -rf fuzz/corpus/csv fuzz/corpus/checkpoint fuzz/corpus/kernels
+    mkdir -p fuzz/corpus/csv fuzz/corpus/checkpoint fuzz/corpus/kernels
     "$build/gen-seeds" fuzz/corpus
+    clang -std=gnu11 -O1 -DFUZZ_KERNELS_SEEDS -I "$cinc" fuzz/fuzz_kernels.c "${objs[@]}" -lm -fuse-ld=lld \
+      -o "$build/gen-kernel-seeds"
+    "$build/gen-kernel-seeds" fuzz/corpus/kernels
     du -sb fuzz/corpus
     ;;
-  csv|checkpoint) run_target "$what" ;;
-  all) run_target csv; run_target checkpoint ;;
-  *) echo "usage: fuzz/run.sh [csv|checkpoint|all|seeds] [seconds] [libFuzzer flags...]" >&2; exit 2 ;;
+  csv|checkpoint|kernels) run_target "$what" ;;
+  all) run_target csv; run_target checkpoint; run_target kernels ;;
+  *) echo "usage: fuzz/run.sh [csv|checkpoint|kernels|all|seeds] [seconds] [libFuzzer flags...]" >&2; exit 2 ;;
 esac

@@ -38,8 +38,9 @@
 ///                       SGD and Riemannian only, else 0) and G = the largest
 ///                       `q16_gemm_nt_buffer_size(B, n_l, n_{l-1})` over the layers the
 ///                       stage runs forward (1...T, and the head n_T -> n_L): the dense
-///                       forward's packed block of the input (at most 16 KiB). The two are
-///                       never live together (forward, then backward), so max, not sum.
+///                       forward's packed block of the input (at most 16 KiB; 0 when the
+///                       plan is unpacked, `packedForward`). The two are never live
+///                       together (forward, then backward), so max, not sum.
 ///
 /// blockwise(k) has ceil(L/k) stages run one after another in the same arena:
 /// its plan is the per-category maximum over stages, and its peak writable
@@ -62,6 +63,10 @@ public struct MemoryPlan: Equatable, Sendable {
     public let stages: [TrainingStage]
     /// Whether the run keeps IVC's provenance snapshot (the PDMM defect phase).
     public let calibration: Bool
+    /// Whether the dense forward packs its input into scratch (`q16_gemm_nt_buffer_size`,
+    /// up to 16 KiB, faster for small widths) or runs unpacked (no scratch, the same
+    /// results bit for bit). `fitting(...)` drops the packing when only that fits.
+    public let packedForward: Bool
 
     /// Sum of the writable categories: the arena size this plan needs.
     public var peakWritable: Int { bytes.writable }
@@ -76,7 +81,7 @@ public struct MemoryPlan: Equatable, Sendable {
     /// when the optimizer itself uses a gradient buffer (IVC's combined update
     /// is fused: no gradient buffer of its own).
     public init(shape: NetworkShape, batch: Int, mode: TrainingMode,
-                optimizer: OptimizerKind, calibration: Bool = false) throws(EngineError) {
+                optimizer: OptimizerKind, calibration: Bool = false, packedForward: Bool = true) throws(EngineError) {
         if batch < 1 { throw .batchZero(value: batch) }
         try mode.validate(layers: shape.layerCount)
         try MemoryPlan.validate(optimizer: optimizer)
@@ -90,14 +95,15 @@ public struct MemoryPlan: Equatable, Sendable {
         self.mode = mode
         self.optimizer = optimizer
         self.calibration = calibration
+        self.packedForward = packedForward
         let stages = mode.stages(layers: shape.layerCount)
         var per: [ByteCounts] = []
         var total = ByteCounts()
         for st in stages {
-            var b = MemoryPlan.stagePlan(shape, batch, st, optimizer)
+            var b = MemoryPlan.stagePlan(shape, batch, st, optimizer, packed: packedForward)
             if calibration {
                 b.optimizer += b.weightsTrainable
-                b.scratch = MemoryPlan.stagePlan(shape, batch, st, .sgd).scratch
+                b.scratch = MemoryPlan.stagePlan(shape, batch, st, .sgd, packed: packedForward).scratch
             }
             per.append(b)
             total = total.maximum(b)
@@ -105,6 +111,25 @@ public struct MemoryPlan: Equatable, Sendable {
         self.stages = stages
         self.stageBytes = per
         self.bytes = total
+    }
+
+    /// The plan a run with `budget` writable bytes uses: the packed forward if it
+    /// fits, else the unpacked one (up to 16 KiB less scratch, same results), else
+    /// `budgetExceeded` with the smaller (unpacked) plan's bytes and shortfall.
+    ///
+    /// ```swift
+    /// let p = try MemoryPlan.fitting(shape: shape, batch: 32, mode: .local(k: 1), optimizer: .sgd, budget: 64 * 1024)
+    /// p.packedForward   // false if only the unpacked plan fits
+    /// ```
+    public static func fitting(shape: NetworkShape, batch: Int, mode: TrainingMode, optimizer: OptimizerKind,
+                               calibration: Bool = false, budget: Int) throws(EngineError) -> MemoryPlan {
+        let packed = try MemoryPlan(shape: shape, batch: batch, mode: mode, optimizer: optimizer,
+                                    calibration: calibration, packedForward: true)
+        if packed.peakWritable <= budget { return packed }
+        let lean = try MemoryPlan(shape: shape, batch: batch, mode: mode, optimizer: optimizer,
+                                  calibration: calibration, packedForward: false)
+        if lean.peakWritable <= budget { return lean }
+        throw .budgetExceeded(planned: lean.bytes, budget: budget)
     }
 
     static func validate(optimizer: OptimizerKind) throws(EngineError) {
@@ -126,7 +151,7 @@ public struct MemoryPlan: Equatable, Sendable {
 
     /// The formulas of the type's documentation for one stage.
     static func stagePlan(_ s: NetworkShape, _ B: Int, _ st: TrainingStage,
-                          _ opt: OptimizerKind) -> ByteCounts {
+                          _ opt: OptimizerKind, packed: Bool) -> ByteCounts {
         let F = st.frozenCount, T = st.lastTrained, L = s.layerCount
         let n = s.widths
         let h = st.hasAuxHead ? 1 : 0
@@ -168,7 +193,7 @@ public struct MemoryPlan: Equatable, Sendable {
             if h == 1 { widest = max(widest, n[T]) }
             b.scratch = 8 * widest
         }
-        b.scratch = max(b.scratch, 4 * forwardScratchWords(s, B, lastLayer: T, head: h == 1))
+        if packed { b.scratch = max(b.scratch, 4 * forwardScratchWords(s, B, lastLayer: T, head: h == 1)) }
         return b
     }
 

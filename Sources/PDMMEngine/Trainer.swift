@@ -96,8 +96,8 @@ public final class Trainer {
     /// Plans the run and takes the arena (`budget` bytes, allocated once).
     public convenience init(model: Model, batch: Int, mode: TrainingMode, optimizer: OptimizerKind,
                             options: TrainingOptions, budget: Int, calibration: Bool = false) throws(EngineError) {
-        let plan = try MemoryPlan(shape: model.shape, batch: batch, mode: mode, optimizer: optimizer,
-                                  calibration: calibration)
+        let plan = try MemoryPlan.fitting(shape: model.shape, batch: batch, mode: mode, optimizer: optimizer,
+                                          calibration: calibration, budget: budget)
         let arena = try Arena(plan: plan, budget: budget)
         try self.init(model: model, plan: plan, arena: arena, options: options)
     }
@@ -105,7 +105,8 @@ public final class Trainer {
     /// Plans the run inside caller-owned memory (a static buffer on a board).
     public convenience init(model: Model, batch: Int, mode: TrainingMode, optimizer: OptimizerKind,
                             options: TrainingOptions, memory: UnsafeMutableRawBufferPointer) throws(EngineError) {
-        let plan = try MemoryPlan(shape: model.shape, batch: batch, mode: mode, optimizer: optimizer)
+        let plan = try MemoryPlan.fitting(shape: model.shape, batch: batch, mode: mode, optimizer: optimizer,
+                                          budget: memory.count)
         let arena = try Arena(plan: plan, memory: memory)
         try self.init(model: model, plan: plan, arena: arena, options: options)
     }
@@ -513,7 +514,8 @@ public final class Trainer {
         let (nIn, nOut) = dims(l)
         let p = params[l]
         let mark = arena.mark(.scratch)
-        let scratch = arena.take(.scratch, Kernels.denseForwardScratchWords(rows: batch, nIn: nIn, nOut: nOut))
+        let words = plan.packedForward ? Kernels.denseForwardScratchWords(rows: batch, nIn: nIn, nOut: nOut) : 0
+        let scratch = arena.take(.scratch, words)
         Kernels.denseForward(out, x, p.slice(0, nIn * nOut), p.slice(nIn * nOut, nOut), scratch: scratch,
                              rows: rows, nIn: nIn, nOut: nOut, sat: &saturations)
         arena.release(.scratch, to: mark)

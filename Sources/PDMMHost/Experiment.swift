@@ -84,7 +84,7 @@ public func runTraining(_ cfg: RunConfig, train: Dataset, test: Dataset, scaling
     t.endStage()
     let secs = Date().timeIntervalSince(start)
     let result = RunResult(
-        config: cfg, plan: plan, measured: t.arena.peak, peakLive: t.arena.peakLive, macs: t.macs,
+        config: cfg, plan: t.plan, measured: t.arena.peak, peakLive: t.arena.peakLive, macs: t.macs,
         trainAccuracy: Double(trainEval.correct) / Double(max(trainEval.samples, 1)),
         testAccuracy: Double(testEval.correct) / Double(max(testEval.samples, 1)),
         finalLoss: Double(lastTrain.lossSum) / 65536.0 / Double(max(lastTrain.samples, 1)),

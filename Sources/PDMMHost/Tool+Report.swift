@@ -76,10 +76,10 @@ extension Tool {
         for m in modes {
             let best = try Fit.largestBatch(shape: shape, mode: m, optimizer: optimizer, budget: budget)
             if let b = best {
-                let p = try MemoryPlan(shape: shape, batch: b, mode: m, optimizer: optimizer)
-                s += "| \(m.name) | \(b) | \(p.peakWritable) |\n"
+                let p = try MemoryPlan.fitting(shape: shape, batch: b, mode: m, optimizer: optimizer, budget: budget)
+                s += "| \(m.name) | \(b) | \(p.peakWritable)\(p.packedForward ? "" : " (unpacked forward)") |\n"
             } else {
-                let p = try MemoryPlan(shape: shape, batch: 1, mode: m, optimizer: optimizer)
+                let p = try MemoryPlan(shape: shape, batch: 1, mode: m, optimizer: optimizer, packedForward: false)
                 s += "| \(m.name) | does not fit (batch 1 needs \(p.peakWritable) B) | - |\n"
             }
         }
@@ -90,7 +90,7 @@ extension Tool {
                 var deepest = 0
                 for k in 1...L {
                     let m: TrainingMode = family == "local" ? .local(k: k) : .blockwise(k: k)
-                    if try MemoryPlan(shape: shape, batch: b, mode: m, optimizer: optimizer).peakWritable <= budget { deepest = k }
+                    if try Fit.fits(shape: shape, batch: b, mode: m, optimizer: optimizer, budget: budget) { deepest = k }
                 }
                 cells.append(deepest == 0 ? "none" : "\(deepest)")
             }
@@ -102,11 +102,22 @@ extension Tool {
 }
 
 enum Fit {
+    /// Whether a run fits `budget` (with the packed forward, or without it).
+    static func fits(shape: NetworkShape, batch: Int, mode: TrainingMode, optimizer: OptimizerKind,
+                     budget: Int) throws -> Bool {
+        do {
+            _ = try MemoryPlan.fitting(shape: shape, batch: batch, mode: mode, optimizer: optimizer, budget: budget)
+            return true
+        } catch EngineError.budgetExceeded {
+            return false
+        }
+    }
+
     /// The largest batch (up to 2^20) whose plan fits `budget`, nil if batch 1 does not.
     static func largestBatch(shape: NetworkShape, mode: TrainingMode, optimizer: OptimizerKind,
                              budget: Int) throws -> Int? {
         func fits(_ b: Int) throws -> Bool {
-            try MemoryPlan(shape: shape, batch: b, mode: mode, optimizer: optimizer).peakWritable <= budget
+            try Fit.fits(shape: shape, batch: b, mode: mode, optimizer: optimizer, budget: budget)
         }
         if try !fits(1) { return nil }
         var lo = 1, hi = 2

@@ -34,15 +34,23 @@ private struct CheckLog {
     mutating func expect(_ ok: Bool, _ why: @autoclosure () -> String) {
         total += 1
         guard !ok else { return }
-        failed += 1
-        if firstFailure == nil { firstFailure = why() }
+        fail(why())
     }
 
     mutating func expectEqual<T: Equatable>(_ got: T, _ want: T, _ why: @autoclosure () -> String) {
         total += 1
         guard got != want else { return }
+        fail("\(why()): got \(got), want \(want)")
+    }
+
+    /// The first failure is also printed at once: a later check that crashes (a kernel that skipped
+    /// an overlap check dereferencing a bogus address) still leaves the first wrong result in the log.
+    private mutating func fail(_ message: String) {
         failed += 1
-        if firstFailure == nil { firstFailure = "\(why()): got \(got), want \(want)" }
+        guard firstFailure == nil else { return }
+        firstFailure = message
+        print("UpdateKernelTests: \(name): first failure: \(message)")
+        fflush(nil) // every C stream (stdout is not concurrency-safe to name in Swift 6)
     }
 
     func finish(file: StaticString = #filePath, line: UInt = #line) {

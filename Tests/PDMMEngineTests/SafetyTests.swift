@@ -170,6 +170,34 @@ final class SafetyTests: XCTestCase {
                        "dualDecision: the predictor was planned with dual: false")
     }
 
+    /// In a budget that the packed forward's block does not fit, the trainer plans the
+    /// unpacked forward instead: less scratch, measured == planned, the same weights.
+    func testTightBudgetDropsThePackedForwardWithTheSameResults() throws {
+        let shape = try NetworkShape(widths: [64, 128, 128, 128, 10])
+        let packed = try MemoryPlan(shape: shape, batch: 32, mode: .local(k: 1), optimizer: .sgd)
+        let lean = try MemoryPlan(shape: shape, batch: 32, mode: .local(k: 1), optimizer: .sgd, packedForward: false)
+        XCTAssertEqual(lean.bytes.scratch, 8 * 128, "only the fused update's int64 row")
+        XCTAssertEqual(packed.peakWritable - lean.peakWritable, 4 * 32 * 128 - 8 * 128)
+        let data = syntheticData(features: 64, classes: 10, count: 96, seed: 3)
+        func run(_ budget: Int) throws -> (UInt64, Trainer) {
+            let model = Model(shape: shape, seed: 1)
+            let t = try Trainer(model: model, batch: 32, mode: .local(k: 1), optimizer: .sgd,
+                                options: TrainingOptions(), budget: budget)
+            t.beginStage(0)
+            for e in 0..<2 { _ = try t.trainEpoch(data, epoch: e) }
+            t.endStage()
+            return (model.weightsHash, t)
+        }
+        let (h1, t1) = try run(packed.peakWritable)
+        let (h2, t2) = try run(lean.peakWritable)
+        XCTAssertTrue(t1.plan.packedForward)
+        XCTAssertFalse(t2.plan.packedForward)
+        XCTAssertEqual(t2.arena.peak, lean.bytes, "measured == the unpacked plan")
+        XCTAssertEqual(h1, h2, "the unpacked forward gives the same weights bit for bit")
+        XCTAssertEqual(message { _ = try run(lean.peakWritable - 1) },
+                       "plan needs \(lean.peakWritable) writable bytes but the budget is \(lean.peakWritable - 1) bytes (short by 1 bytes): weights.trainable=5160 input=8320 activations.stored=16384 activations.working=32768 scratch=1024")
+    }
+
     /// The dense forward's packed block is caller scratch now, planned in the
     /// scratch category: the plan equals the kernel's own buffer-size function.
     func testForwardScratchIsPlannedFromTheKernelsBufferSize() throws {

@@ -79,8 +79,12 @@ final class ToolTests: XCTestCase {
         XCTAssertEqual(r.code, 0, r.err)
         let shape = try NetworkShape(widths: [64, 32, 32, 10])
         var best = 0
-        for b in 1...4096 where try MemoryPlan(shape: shape, batch: b, mode: .bp, optimizer: .sgd).peakWritable <= 65536 { best = b }
-        XCTAssertTrue(r.out.contains("| bp | \(best) |"), r.out)
+        // the largest batch whose plan fits, with the packed forward or (smaller) without it
+        for b in 1...4096 where try MemoryPlan(shape: shape, batch: b, mode: .bp, optimizer: .sgd, packedForward: false).peakWritable <= 65536 { best = b }
+        let packedFits = try MemoryPlan(shape: shape, batch: best, mode: .bp, optimizer: .sgd).peakWritable <= 65536
+        XCTAssertFalse(packedFits, "at 64 KiB this network's largest batch needs the unpacked forward")
+        XCTAssertTrue(r.out.contains("| bp | \(best) | "), r.out)
+        XCTAssertTrue(r.out.contains("(unpacked forward)"), r.out)
     }
 
     func testUserMistakesGiveOneLineAndExitTwo() throws {
@@ -108,7 +112,7 @@ final class ToolTests: XCTestCase {
             if !message.isEmpty { XCTAssertEqual(String(lines.first ?? ""), message, "\(args)") }
         }
         let budget = run(["train", "--budget", "1KiB", "--epochs", "1"])
-        XCTAssertTrue(budget.err.hasPrefix("pdmm: plan needs 277288 writable bytes but the budget is 1024 bytes (short by 276264 bytes):"))
+        XCTAssertTrue(budget.err.hasPrefix("pdmm: plan needs 261928 writable bytes but the budget is 1024 bytes (short by 260904 bytes):"))
     }
 
     func testHelpOnEveryCommand() {

@@ -333,15 +333,15 @@ func run(_ args: [String]) throws(BoardError) -> Int32 {
 
     // runTraining (Experiment.swift), in the static arena.
     let shape: NetworkShape
-    let plan: MemoryPlan
+    let fullPlan: MemoryPlan
     do {
         shape = try NetworkShape(widths: widths)
-        plan = try MemoryPlan(shape: shape, batch: batch, mode: mode, optimizer: optimizer)
+        fullPlan = try MemoryPlan(shape: shape, batch: batch, mode: mode, optimizer: optimizer)
     } catch { throw .engine(error) }
     let model = Model(shape: shape, seed: seed)
     model.scaling = scaling
     let capacity = Int(pdmm_board_arena_bytes())
-    let budget = budgetArg ?? plan.peakWritable
+    let budget = budgetArg ?? fullPlan.peakWritable
     if budget > capacity {
         throw .usage("--budget \(budget) B is larger than the board's static arena of \(capacity) B "
             + "(rebuild with ARENA_BYTES=... to change it)")
@@ -352,6 +352,7 @@ func run(_ args: [String]) throws(BoardError) -> Int32 {
         t = try Trainer(model: model, batch: batch, mode: mode, optimizer: optimizer,
                         options: TrainingOptions(learningRate: lr, seed: seed), memory: memory)
     } catch { throw .engine(error) }
+    let plan = t.plan  // the packed or, in a tight budget, the unpacked forward's plan
 
     var setup = Heap()
     setup.add(since: setupStart)

@@ -270,10 +270,13 @@ typedef enum q16_phi_kind {
  *   g     = SR(s * gscale / 2^48)                 the batch-mean gradient (gscale = 1/batch, Q0.32)
  *   phi   = SR(rho phi) + SR((1 - rho) g^2)        (Q16_PHI_GRAD_SQUARED; rho_q32 is Q0.32)
  *   phi   = |w|                                    (Q16_PHI_WEIGHT_ABS, before the update)
- *   E     = 1 + alpha phi                          (q16, alpha_q16 >= 0, saturating, >= 1)
+ *   E     = 1 + alpha phi                          (q16, alpha_q16 >= 0, clamped to [1, Q16_MAX];
+ *                                                   only q16_mul's own clamp is counted: a larger
+ *                                                   E only makes the step smaller)
  *   w    -= round_nearest(u / E)                   saturating (counted)
  * W[m x n], bias[m], phi[m*n + m] (weights then biases; may be NULL for WEIGHT_ABS).
- * With alpha_q16 == 0, E == 1 and W, bias equal q16_update_outer_sr's result bit for bit.
+ * With alpha_q16 == 0, E == 1 and W, bias equal q16_update_outer_sr's result bit for bit
+ * whenever no gradient sum is clamped (q16_update_outer_sr keeps sums beyond 2^62 exact).
  * Random bits: u as q16_update_outer_sr; each other rounding of a parameter draws its own
  * word with the same counter from its own stream: g from seed ^ 0x5048495F53545245, SR(rho phi)
  * from seed ^ 0x5048495F44454341, SR((1 - rho) g^2) from seed ^ 0x5048495F46524553.
