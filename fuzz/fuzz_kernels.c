@@ -79,7 +79,10 @@ static uint32_t rd_u32(reader *r) {
     return v;
 }
 
-static uint64_t rd_u64(reader *r) { return ((uint64_t)rd_u32(r) << 32) | rd_u32(r); }
+static uint64_t rd_u64(reader *r) {
+    const uint64_t hi = rd_u32(r); /* two statements: the order of the reads is defined */
+    return (hi << 32) | rd_u32(r);
+}
 
 /* A dimension: 1...24, or 1...40 when the byte's top three bits are set (tile and block edges at 32). */
 static int rd_dim(reader *r) {
@@ -407,18 +410,38 @@ static void fuzz_softmax(reader *r) {
 /* Update kernels                                                        */
 /* ------------------------------------------------------------------ */
 
+/* The shared input of the element-wise updates w[i] -= SR(rate * f(w[i], b[i])):
+   n, w, a second vector b, the expected copy of w, a Q0.32 rate, seed and counter. */
+typedef struct {
+    int n;
+    q16_t *w, *b, *want;
+    uint32_t rate;
+    uint64_t seed, ctr;
+} elementwise_case;
+
+static elementwise_case rd_elementwise(reader *r) {
+    elementwise_case c;
+    c.n = rd_dim(r);
+    c.w = rd_vec(r, (size_t)c.n);
+    c.b = rd_vec(r, (size_t)c.n);
+    c.want = dup_vec(c.w, (size_t)c.n);
+    c.rate = rd_rate(r);
+    c.seed = rd_u64(r);
+    c.ctr = rd_counter(r);
+    return c;
+}
+
+static void free_elementwise(elementwise_case *c) { free(c->w); free(c->b); free(c->want); }
+
 static void fuzz_update_sr(reader *r) {
-    const int n = rd_dim(r);
-    q16_t *w = rd_vec(r, (size_t)n), *g = rd_vec(r, (size_t)n), *want = dup_vec(w, (size_t)n);
-    const uint32_t lr = rd_rate(r);
-    const uint64_t seed = rd_u64(r), ctr = rd_counter(r);
+    elementwise_case c = rd_elementwise(r); /* b = g */
     uint64_t sat = 11, ws = 11;
     int i;
-    for (i = 0; i < n; i++)
-        want[i] = clampc((i128)w[i] - sr((i128)g[i] * lr, 32, q16_rng_u32(seed, ctr + (uint64_t)i)), &ws);
-    CHECK(q16_update_sr(w, g, lr, n, seed, ctr, &sat) == Q16_OK);
-    CHECK(same(w, want, (size_t)n) && sat == ws);
-    free(w); free(g); free(want);
+    for (i = 0; i < c.n; i++)
+        c.want[i] = clampc((i128)c.w[i] - sr((i128)c.b[i] * c.rate, 32, q16_rng_u32(c.seed, c.ctr + (uint64_t)i)), &ws);
+    CHECK(q16_update_sr(c.w, c.b, c.rate, c.n, c.seed, c.ctr, &sat) == Q16_OK);
+    CHECK(same(c.w, c.want, (size_t)c.n) && sat == ws);
+    free_elementwise(&c);
 }
 
 static void fuzz_momentum(reader *r) {
@@ -440,21 +463,19 @@ static void fuzz_momentum(reader *r) {
 }
 
 static void fuzz_pull(reader *r) {
-    const int n = rd_dim(r);
-    q16_t *w = rd_vec(r, (size_t)n), *w0 = rd_vec(r, (size_t)n), *want = dup_vec(w, (size_t)n);
-    const uint32_t rate = rd_rate(r);
-    const uint64_t seed = rd_u64(r), ctr = rd_counter(r);
+    elementwise_case c = rd_elementwise(r); /* b = w0 */
     uint64_t sat = 0, ws = 0;
     int i;
-    for (i = 0; i < n; i++) {
-        i128 nw = (i128)w[i] - sr(((i128)w[i] - w0[i]) * rate, 32, q16_rng_u32(seed, ctr + (uint64_t)i));
-        CHECK(nw >= (w[i] < w0[i] ? w[i] : w0[i]) && nw <= (w[i] > w0[i] ? w[i] : w0[i])); /* between w, w0 */
-        want[i] = clampc(nw, &ws);
+    for (i = 0; i < c.n; i++) {
+        const q16_t w = c.w[i], w0 = c.b[i];
+        i128 nw = (i128)w - sr(((i128)w - w0) * c.rate, 32, q16_rng_u32(c.seed, c.ctr + (uint64_t)i));
+        CHECK(nw >= (w < w0 ? w : w0) && nw <= (w > w0 ? w : w0)); /* between w, w0 */
+        c.want[i] = clampc(nw, &ws);
     }
     CHECK(ws == 0);
-    CHECK(q16_update_pull_sr(w, w0, rate, n, seed, ctr, &sat) == Q16_OK);
-    CHECK(same(w, want, (size_t)n) && sat == 0);
-    free(w); free(w0); free(want);
+    CHECK(q16_update_pull_sr(c.w, c.b, c.rate, c.n, c.seed, c.ctr, &sat) == Q16_OK);
+    CHECK(same(c.w, c.want, (size_t)c.n) && sat == 0);
+    free_elementwise(&c);
 }
 
 /* Shared problem of the two fused dense-layer updates. */
@@ -466,6 +487,14 @@ typedef struct {
     q16_phi_kind kind;
     uint64_t seed, ctr;
 } dense_case;
+
+/* sum_b dY[b][i] X[b][j], exact: the weight (i, j)'s gradient sum. */
+static i128 exact_sum(const dense_case *c, int i, int j) {
+    i128 s = 0;
+    int k;
+    for (k = 0; k < c->batch; k++) s += (i128)c->dY[(size_t)k * c->m + i] * c->X[(size_t)k * c->n + j];
+    return s;
+}
 
 static void rd_dense(reader *r, dense_case *c) {
     const uint8_t mode = rd_u8(r);
@@ -498,9 +527,8 @@ static void fuzz_outer(reader *r) {
     scr = xmalloc(q16_update_outer_sr_buffer_size(c.n));
     for (i = 0; i < c.m; i++)
         for (j = 0; j < c.n; j++) {
-            i128 s = 0;
+            i128 s = exact_sum(&c, i, j);
             size_t idx = (size_t)i * c.n + j;
-            for (k = 0; k < c.batch; k++) s += (i128)c.dY[(size_t)k * c.m + i] * c.X[(size_t)k * c.n + j];
             wantW[idx] = clampc((i128)c.W[idx] - sr(s * c.lr, 48, q16_rng_u32(c.seed, c.ctr + idx)), &ws);
         }
     if (b)
@@ -558,9 +586,8 @@ static void fuzz_riemannian(reader *r) {
     scr = xmalloc(q16_update_outer_sr_buffer_size(c.n));
     for (i = 0; i < c.m; i++)
         for (j = 0; j < c.n; j++) {
-            i128 s = 0;
+            i128 s = exact_sum(&c, i, j);
             size_t idx = (size_t)i * c.n + j;
-            for (k = 0; k < c.batch; k++) s += (i128)c.dY[(size_t)k * c.m + i] * c.X[(size_t)k * c.n + j];
             if (s > slim) { s = slim; ws++; } /* the exact sum clamped once, counted once */
             if (s < -slim) { s = -slim; ws++; }
             wantW[idx] = riem_step(&c, c.W[idx], wantP ? wantP + idx : NULL, s, c.ctr + idx, &ws);
@@ -589,8 +616,7 @@ static void fuzz_riemannian(reader *r) {
             for (k = 0; k < c.batch; k++) sb += c.dY[(size_t)k * c.m + i];
             if (sb > blim || sb < -blim) clamped = 1;
             for (j = 0; j < c.n; j++) {
-                i128 s = 0;
-                for (k = 0; k < c.batch; k++) s += (i128)c.dY[(size_t)k * c.m + i] * c.X[(size_t)k * c.n + j];
+                i128 s = exact_sum(&c, i, j);
                 if (s > slim || s < -slim) clamped = 1;
             }
         }

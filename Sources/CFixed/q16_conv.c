@@ -418,19 +418,6 @@ q16_status q16_conv_backward_data(q16_t *dX, q16_t *scratch, const q16_t *dY, co
 /* Weight gradient: exact int64 sums                                    */
 /* ------------------------------------------------------------------ */
 
-/** max |x[i]| (|Q16_MIN| = 2^31 representable). */
-Q16_MV static uint32_t q16c_maxabs(const q16_t *Q16_RESTRICT x, size_t n) {
-    uint32_t mx = 0;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        uint32_t u = (uint32_t)x[i];
-        uint32_t s = 0u - (u >> 31);
-        uint32_t a = (u ^ s) - s;
-        mx = a > mx ? a : mx;
-    }
-    return mx;
-}
-
 /*
  * acc[r][k] += sum_p dy[r][p] * col[k][p] for r < fr, k < K (rows of dy and col P apart).
  * Blocks of 4 filters x 4 taps, vectorised along p; the caller guarantees no int64 overflow.
@@ -476,8 +463,8 @@ Q16_MV static void q16c_wg_accumulate(int64_t *acc, const q16_t *dy, const q16_t
 
 /* 1 when the int64 weight sums cannot overflow: batch*Ho*Wo * max|dY| * max|X| <= INT64_MAX. */
 static int q16c_weights_int64_safe(const q16_t *dY, const q16_t *X, int batch, const q16_conv_params *p) {
-    uint64_t prod = (uint64_t)q16c_maxabs(dY, Q16C_OUT_WORDS(p) * (size_t)batch) *
-                    (uint64_t)q16c_maxabs(X, Q16C_IN_WORDS(p) * (size_t)batch);
+    uint64_t prod = (uint64_t)q16i_maxabs(dY, Q16C_OUT_WORDS(p) * (size_t)batch) *
+                    (uint64_t)q16i_maxabs(X, Q16C_IN_WORDS(p) * (size_t)batch);
     uint64_t n = (uint64_t)batch * (uint64_t)p->Ho * (uint64_t)p->Wo;
     return prod == 0 || n <= (uint64_t)INT64_MAX / prod;
 }

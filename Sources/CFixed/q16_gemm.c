@@ -42,8 +42,9 @@
 /* Overflow pre-pass                                                    */
 /* ------------------------------------------------------------------ */
 
-/** max |x[i]| as an unsigned value (|Q16_MIN| = 2^31 is representable). */
-Q16_MV static uint32_t q16i_maxabs(const q16_t *Q16_RESTRICT x, size_t n) {
+/** max |x[i]| as an unsigned value (|Q16_MIN| = 2^31 is representable); shared by the
+    overflow pre-passes of every kernel file (declared in q16_gemm_impl.h). */
+Q16_MV uint32_t q16i_maxabs(const q16_t *Q16_RESTRICT x, size_t n) {
     uint32_t mx = 0;
     size_t i;
     for (i = 0; i < n; i++) {

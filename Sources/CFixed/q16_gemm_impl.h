@@ -60,6 +60,9 @@ static Q16I_UNUSED size_t q16i_bytes(size_t count) {
 }
 #define Q16I_BYTES(count) q16i_bytes((size_t)(count))
 
+/** max |x[i]| as an unsigned value (|Q16_MIN| = 2^31): the overflow pre-passes (q16_gemm.c). */
+uint32_t q16i_maxabs(const q16_t *x, size_t n);
+
 /* ---------------- exact 128-bit two's complement accumulator ---------------- */
 
 typedef struct q16i_acc128 {

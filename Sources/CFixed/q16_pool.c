@@ -34,20 +34,29 @@ static q16_t q16p_div_round(int64_t s, int64_t n) {
 
 #define Q16P_BYTES(b, c, h, w) Q16I_BYTES((size_t)(b) * (size_t)(c) * (size_t)(h) * (size_t)(w))
 
+/** The shared prologue of the pool kernels: sizes (q16p_check), then the pooled shape
+    Ho x Wo, the plane count and the bytes of the full (xb) and pooled (yb) tensors. */
+static q16_status q16p_shape(int batch, int C, int H, int W, int ph, int pw, int *Ho, int *Wo, size_t *planes,
+                             size_t *xb, size_t *yb) {
+    q16_status st = q16p_check(batch, C, H, W, ph, pw);
+    if (st != Q16_OK) return st;
+    *Ho = H / ph; /* ph, pw > 0 here */
+    *Wo = W / pw;
+    *planes = (size_t)batch * (size_t)C;
+    *xb = Q16P_BYTES(batch, C, H, W);
+    *yb = Q16P_BYTES(batch, C, *Ho, *Wo);
+    return Q16_OK;
+}
+
 q16_status q16_maxpool_forward(q16_t *Y, int32_t *idx, const q16_t *X, int batch, int C, int H, int W, int ph,
                                int pw) {
     int Ho, Wo; /* set after the checks (ph, pw may be 0) */
     size_t plane, planes, xb, yb;
     if (Y == NULL || X == NULL) return Q16_ERR_NULL;
     {
-        q16_status st = q16p_check(batch, C, H, W, ph, pw);
+        q16_status st = q16p_shape(batch, C, H, W, ph, pw, &Ho, &Wo, &planes, &xb, &yb);
         if (st != Q16_OK) return st;
     }
-    Ho = H / ph;
-    Wo = W / pw;
-    planes = (size_t)batch * (size_t)C;
-    xb = Q16P_BYTES(batch, C, H, W);
-    yb = Q16P_BYTES(batch, C, Ho, Wo); /* the index array has the same shape and word size */
     if (q16i_overlap(Y, yb, X, xb) || q16i_overlap(idx, yb, X, xb) || q16i_overlap(idx, yb, Y, yb))
         return Q16_ERR_OVERLAP;
     for (plane = 0; plane < planes; plane++) {
@@ -80,14 +89,9 @@ q16_status q16_maxpool_backward(q16_t *dX, const q16_t *dY, const int32_t *idx, 
     size_t plane, planes, xb, yb, n;
     if (dX == NULL || dY == NULL || idx == NULL) return Q16_ERR_NULL;
     {
-        q16_status st = q16p_check(batch, C, H, W, ph, pw);
+        q16_status st = q16p_shape(batch, C, H, W, ph, pw, &Ho, &Wo, &planes, &xb, &yb);
         if (st != Q16_OK) return st;
     }
-    Ho = H / ph;
-    Wo = W / pw;
-    planes = (size_t)batch * (size_t)C;
-    xb = Q16P_BYTES(batch, C, H, W);
-    yb = Q16P_BYTES(batch, C, Ho, Wo);
     if (q16i_overlap(dX, xb, dY, yb) || q16i_overlap(dX, xb, idx, yb)) return Q16_ERR_OVERLAP;
     /* every index must lie in its own window (then no two outputs share an input) */
     for (plane = 0; plane < planes; plane++) {
@@ -113,16 +117,13 @@ q16_status q16_maxpool_backward(q16_t *dX, const q16_t *dY, const int32_t *idx, 
 
 q16_status q16_avgpool_forward(q16_t *Y, const q16_t *X, int batch, int C, int H, int W, int ph, int pw) {
     int Ho, Wo; /* set after the checks (ph, pw may be 0) */
-    size_t plane, planes;
+    size_t plane, planes, xb, yb;
     if (Y == NULL || X == NULL) return Q16_ERR_NULL;
     {
-        q16_status st = q16p_check(batch, C, H, W, ph, pw);
+        q16_status st = q16p_shape(batch, C, H, W, ph, pw, &Ho, &Wo, &planes, &xb, &yb);
         if (st != Q16_OK) return st;
     }
-    Ho = H / ph;
-    Wo = W / pw;
-    planes = (size_t)batch * (size_t)C;
-    if (q16i_overlap(Y, Q16P_BYTES(batch, C, Ho, Wo), X, Q16P_BYTES(batch, C, H, W))) return Q16_ERR_OVERLAP;
+    if (q16i_overlap(Y, yb, X, xb)) return Q16_ERR_OVERLAP;
     for (plane = 0; plane < planes; plane++) {
         const q16_t *xp = X + plane * (size_t)H * (size_t)W;
         q16_t *yp = Y + plane * (size_t)Ho * (size_t)Wo;
@@ -142,16 +143,13 @@ q16_status q16_avgpool_forward(q16_t *Y, const q16_t *X, int batch, int C, int H
 
 q16_status q16_avgpool_backward(q16_t *dX, const q16_t *dY, int batch, int C, int H, int W, int ph, int pw) {
     int Ho, Wo; /* set after the checks (ph, pw may be 0) */
-    size_t plane, planes;
+    size_t plane, planes, xb, yb;
     if (dX == NULL || dY == NULL) return Q16_ERR_NULL;
     {
-        q16_status st = q16p_check(batch, C, H, W, ph, pw);
+        q16_status st = q16p_shape(batch, C, H, W, ph, pw, &Ho, &Wo, &planes, &xb, &yb);
         if (st != Q16_OK) return st;
     }
-    Ho = H / ph;
-    Wo = W / pw;
-    planes = (size_t)batch * (size_t)C;
-    if (q16i_overlap(dX, Q16P_BYTES(batch, C, H, W), dY, Q16P_BYTES(batch, C, Ho, Wo))) return Q16_ERR_OVERLAP;
+    if (q16i_overlap(dX, xb, dY, yb)) return Q16_ERR_OVERLAP;
     for (plane = 0; plane < planes; plane++) {
         const q16_t *gp = dY + plane * (size_t)Ho * (size_t)Wo;
         q16_t *xp = dX + plane * (size_t)H * (size_t)W;

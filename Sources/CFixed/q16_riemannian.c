@@ -39,18 +39,6 @@ static int64_t q16r_sr_mul48(int64_t s, uint32_t L, uint32_t rnd) {
     return fl + (int64_t)(frac32 > rnd);
 }
 
-/* max |x[i]| (|Q16_MIN| = 2^31 representable). */
-static uint32_t q16r_maxabs(const q16_t *x, size_t n) {
-    uint32_t mx = 0;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        uint32_t u = (uint32_t)x[i];
-        uint32_t a = (u >> 31) ? 0u - u : u;
-        mx = a > mx ? a : mx;
-    }
-    return mx;
-}
-
 /* v clamped to +-2^62, counting a clamp. */
 static int64_t q16r_clamp62(int64_t v, uint64_t *nsat) {
     if (v > Q16R_S_LIMIT) { *nsat += 1; return Q16R_S_LIMIT; }
@@ -162,8 +150,8 @@ q16_status q16_update_outer_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, int
     }
     /* Can every partial row sum be held in int64? (the bound of q16_update_outer_sr) */
     {
-        uint64_t prod = (uint64_t)q16r_maxabs(dY, (size_t)batch * (size_t)m) *
-                        (uint64_t)q16r_maxabs(X, (size_t)batch * (size_t)n);
+        uint64_t prod = (uint64_t)q16i_maxabs(dY, (size_t)batch * (size_t)m) *
+                        (uint64_t)q16i_maxabs(X, (size_t)batch * (size_t)n);
         fast = prod == 0 || (uint64_t)batch <= (uint64_t)INT64_MAX / prod;
     }
     for (i = 0; i < (size_t)m; i++) {

@@ -70,19 +70,6 @@ size_t q16_update_outer_sr_buffer_size(int n) {
     return (size_t)n * sizeof(int64_t);
 }
 
-/* max |x[i]| (|Q16_MIN| = 2^31 representable). */
-Q16_MV static uint32_t q16u_maxabs(const q16_t *Q16_RESTRICT x, size_t n) {
-    uint32_t mx = 0;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        uint32_t u = (uint32_t)x[i];
-        uint32_t s = 0u - (u >> 31);
-        uint32_t a = (u ^ s) - s;
-        mx = a > mx ? a : mx;
-    }
-    return mx;
-}
-
 /*
  * Row i of the fused update when int64 row sums cannot overflow:
  * s[j] = sum_b dY[b][i] * X[b][j] in the int64 scratch (rows of X with
@@ -162,8 +149,8 @@ q16_status q16_update_outer_sr(q16_t *W, q16_t *bias, int64_t *scratch, const q1
         return Q16_ERR_OVERLAP;
 
     /* Can every partial row sum be held in int64? (the GEMMs' bound) */
-    prod = (uint64_t)q16u_maxabs(dY, (size_t)batch * (size_t)m) *
-           (uint64_t)q16u_maxabs(X, (size_t)batch * (size_t)n);
+    prod = (uint64_t)q16i_maxabs(dY, (size_t)batch * (size_t)m) *
+           (uint64_t)q16i_maxabs(X, (size_t)batch * (size_t)n);
     fast = prod == 0 || (uint64_t)batch <= (uint64_t)INT64_MAX / prod;
 
     for (i = 0; i < m; i++) {

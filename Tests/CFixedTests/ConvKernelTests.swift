@@ -22,43 +22,12 @@
 import CFixed
 import XCTest
 
-private let qMax = Int32.max // Q16_MAX
-private let qMin = Int32.min // Q16_MIN
-private let satStart: UInt64 = 1000 // every call adds to a non-zero count
-
-// MARK: - Check log
-
-private struct CheckLog {
-    let name: String
-    private(set) var total = 0
-    private(set) var failed = 0
-    private var firstFailure: String?
-
-    init(_ name: String) { self.name = name }
-
-    mutating func expect(_ ok: Bool, _ why: @autoclosure () -> String) {
-        total += 1
-        guard !ok else { return }
-        failed += 1
-        if firstFailure == nil { firstFailure = why() }
-    }
-
-    mutating func expectEqual<T: Equatable>(_ got: T, _ want: T, _ why: @autoclosure () -> String) {
-        total += 1
-        guard got != want else { return }
-        failed += 1
-        if firstFailure == nil { firstFailure = "\(why()): got \(got), want \(want)" }
-    }
-
-    func finish(file: StaticString = #filePath, line: UInt = #line) {
-        print("ConvKernelTests: \(name): \(total) checks, \(failed) failed")
-        XCTAssertGreaterThan(total, 0, "\(name): no checks ran", file: file, line: line)
-        XCTAssertEqual(failed, 0, "\(name): \(failed)/\(total) failed; first: \(firstFailure ?? "-")",
-                       file: file, line: line)
-    }
+/// The check log of this file (shared CheckLog, lines printed as "ConvKernelTests: ...").
+private extension CheckLog {
+    init(_ name: String) { self.init(suite: "ConvKernelTests", name: name) }
 }
 
-// MARK: - Exact arithmetic models
+// MARK: - Exact arithmetic models (srExact, clampCount, divNearest: TestSupport.swift)
 
 /// Round an exact Q32.32 sum to q16: nearest, ties away from zero, then saturate (counted).
 private func roundSat(_ acc: Int128, _ sat: inout UInt64) -> Int32 {
@@ -69,81 +38,7 @@ private func roundSat(_ acc: Int128, _ sat: inout UInt64) -> Int32 {
     return clampCount(v, &sat)
 }
 
-private func clampCount(_ v: Int128, _ sat: inout UInt64) -> Int32 {
-    if v > Int128(qMax) { sat += 1; return qMax }
-    if v < Int128(qMin) { sat += 1; return qMin }
-    return Int32(v)
-}
-
-/// SR(t / 2^s): floor plus 1 when the top 32 bits of the s-bit fraction exceed rnd (s >= 32).
-private func srExact(_ t: Int128, _ s: Int, _ rnd: UInt32) -> Int128 {
-    let fl = t >> s
-    let frac = t - (fl << s)
-    let top = (frac << 32) >> s
-    return fl + (UInt32(top) > rnd ? 1 : 0)
-}
-
-/// round(n / d) to nearest, ties away from zero, for d > 0.
-private func divNearest(_ n: Int128, _ d: Int128) -> Int128 {
-    let mag = n < 0 ? -n : n
-    var q = mag / d
-    if 2 * (mag % d) >= d { q += 1 }
-    return n < 0 ? -q : q
-}
-
-// MARK: - Values
-
-private let edgeValues: [Int32] = [qMin, qMin + 1, -65536, -2, -1, 0, 1, 2, 65536, qMax - 1, qMax]
-
-private enum Spread: CaseIterable {
-    case unit // |x| <= 1.0: typical activations and gradients
-    case wide // |x| <= 128
-    case full // the whole q16 range: 128-bit paths and saturation
-    case edges // only the extremes and the neighbours of 0
-    case mixed // random magnitudes 2^0...2^31, a quarter of them extremes
-}
-
-private func value(_ s: Spread, _ rng: inout SplitMix64) -> Int32 {
-    switch s {
-    case .unit: return rng.nextI32(in: -65536 ... 65536)
-    case .wide: return rng.nextI32(in: -(1 << 23) ... (1 << 23))
-    case .full: return rng.nextI32()
-    case .edges: return edgeValues[Int(rng.next() % UInt64(edgeValues.count))]
-    case .mixed:
-        if rng.next() % 4 == 0 { return edgeValues[Int(rng.next() % UInt64(edgeValues.count))] }
-        let bits = Int(rng.next() % 32)
-        return Int32(truncatingIfNeeded: Int64(bitPattern: rng.next()) >> (63 - bits))
-    }
-}
-
-private func values(_ count: Int, _ s: Spread, _ rng: inout SplitMix64) -> [Int32] {
-    (0 ..< count).map { _ in value(s, &rng) }
-}
-
-/// A Q0.32 rate: random, or one of the extremes.
-private func rate(_ rng: inout SplitMix64) -> UInt32 {
-    switch rng.next() % 6 {
-    case 0: return UInt32.max
-    case 1: return 1
-    case 2: return 1 << 31
-    default: return rng.nextU32()
-    }
-}
-
-/// Address near the top of the address space (never dereferenced: only overlap checks see it).
-private func topAddress(_ bytesBelowTop: UInt) -> UnsafeMutablePointer<Int32> {
-    UnsafeMutablePointer<Int32>(bitPattern: UInt.max - bytesBelowTop + 1)!
-}
-
-private func withOptionalConst<R>(_ a: [Int32]?, _ body: (UnsafePointer<Int32>?) -> R) -> R {
-    guard let a else { return body(nil) }
-    return a.withUnsafeBufferPointer { body($0.baseAddress) }
-}
-
-private func withOptionalBase<R>(_ a: inout [Int32]?, _ body: (UnsafeMutablePointer<Int32>?) -> R) -> R {
-    guard a != nil else { return body(nil) }
-    return a!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
-}
+// Values (Spread, values, rate) and pointer helpers: TestSupport.swift.
 
 // MARK: - Shapes
 
@@ -170,6 +65,34 @@ private struct Shape: CustomStringConvertible {
     func x(_ b: Int, _ c: Int, _ y: Int, _ xx: Int) -> Int { ((b * C + c) * H + y) * W + xx }
     func yIdx(_ b: Int, _ f: Int, _ i: Int, _ j: Int) -> Int { ((b * F + f) * Ho + i) * Wo + j }
     func w(_ f: Int, _ c: Int, _ u: Int, _ v: Int) -> Int { ((f * C + c) * kh + u) * kw + v }
+
+    /// The filter f of output word o (o = yIdx(b, f, i, j)).
+    func filter(ofOutput o: Int) -> Int { o / (Ho * Wo) % F }
+
+    /// Every product of the forward pass, straight from the definition: for each output [b][f][i][j] and
+    /// each tap [c][u][v] whose input row i*sh + u - pt and column j*sw + v - pl lie inside the input
+    /// (the padding contributes nothing), `body(output index, weight index, input index)`.
+    func forEachProduct(_ body: (_ out: Int, _ weight: Int, _ input: Int) -> Void) {
+        for b in 0 ..< batch {
+            for f in 0 ..< F {
+                for i in 0 ..< Ho {
+                    for j in 0 ..< Wo {
+                        for c in 0 ..< C {
+                            for u in 0 ..< kh {
+                                let y = i * sh + u - pt
+                                if y < 0 || y >= H { continue }
+                                for v in 0 ..< kw {
+                                    let xx = j * sw + v - pl
+                                    if xx < 0 || xx >= W { continue }
+                                    body(yIdx(b, f, i, j), w(f, c, u, v), x(b, c, y, xx))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 private enum Padding: CaseIterable { case same, valid, random }
@@ -213,57 +136,17 @@ private func randomShape(_ rng: inout SplitMix64, oneD: Bool, maxStride: Int, pa
 // MARK: - Exact models of the conv kernels
 
 private func modelForward(_ s: Shape, _ X: [Int32], _ Wt: [Int32], _ bias: [Int32]?) -> (y: [Int32], sat: UInt64) {
-    var out = [Int32](repeating: 0, count: s.outWords)
+    var acc: [Int128] = (0 ..< s.outWords).map { o in bias.map { Int128($0[s.filter(ofOutput: o)]) << 16 } ?? 0 }
+    s.forEachProduct { o, w, x in acc[o] += Int128(Wt[w]) * Int128(X[x]) }
     var sat: UInt64 = 0
-    for b in 0 ..< s.batch {
-        for f in 0 ..< s.F {
-            for i in 0 ..< s.Ho {
-                for j in 0 ..< s.Wo {
-                    var acc: Int128 = bias.map { Int128($0[f]) << 16 } ?? 0
-                    for c in 0 ..< s.C {
-                        for u in 0 ..< s.kh {
-                            let y = i * s.sh + u - s.pt
-                            if y < 0 || y >= s.H { continue }
-                            for v in 0 ..< s.kw {
-                                let x = j * s.sw + v - s.pl
-                                if x < 0 || x >= s.W { continue }
-                                acc += Int128(Wt[s.w(f, c, u, v)]) * Int128(X[s.x(b, c, y, x)])
-                            }
-                        }
-                    }
-                    out[s.yIdx(b, f, i, j)] = roundSat(acc, &sat)
-                }
-            }
-        }
-    }
-    return (out, sat)
+    return (acc.map { roundSat($0, &sat) }, sat)
 }
 
 /// Backward data, written as the scatter of every forward product's gradient (a different loop
 /// order from the reference kernel's gather).
 private func modelBackwardData(_ s: Shape, _ dY: [Int32], _ Wt: [Int32]) -> (dx: [Int32], sat: UInt64) {
     var acc = [Int128](repeating: 0, count: s.inWords)
-    for b in 0 ..< s.batch {
-        for f in 0 ..< s.F {
-            for i in 0 ..< s.Ho {
-                for j in 0 ..< s.Wo {
-                    let g = Int128(dY[s.yIdx(b, f, i, j)])
-                    if g == 0 { continue }
-                    for c in 0 ..< s.C {
-                        for u in 0 ..< s.kh {
-                            let y = i * s.sh + u - s.pt
-                            if y < 0 || y >= s.H { continue }
-                            for v in 0 ..< s.kw {
-                                let x = j * s.sw + v - s.pl
-                                if x < 0 || x >= s.W { continue }
-                                acc[s.x(b, c, y, x)] += g * Int128(Wt[s.w(f, c, u, v)])
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    s.forEachProduct { o, w, x in acc[x] += Int128(dY[o]) * Int128(Wt[w]) }
     var sat: UInt64 = 0
     return (acc.map { roundSat($0, &sat) }, sat)
 }
@@ -272,28 +155,8 @@ private func modelBackwardData(_ s: Shape, _ dY: [Int32], _ Wt: [Int32]) -> (dx:
 private func modelWeightSums(_ s: Shape, _ dY: [Int32], _ X: [Int32]) -> (w: [Int128], b: [Int128]) {
     var sw = [Int128](repeating: 0, count: s.weightWords)
     var sb = [Int128](repeating: 0, count: s.F)
-    for b in 0 ..< s.batch {
-        for f in 0 ..< s.F {
-            for i in 0 ..< s.Ho {
-                for j in 0 ..< s.Wo {
-                    let g = Int128(dY[s.yIdx(b, f, i, j)])
-                    sb[f] += g
-                    if g == 0 { continue }
-                    for c in 0 ..< s.C {
-                        for u in 0 ..< s.kh {
-                            let y = i * s.sh + u - s.pt
-                            if y < 0 || y >= s.H { continue }
-                            for v in 0 ..< s.kw {
-                                let x = j * s.sw + v - s.pl
-                                if x < 0 || x >= s.W { continue }
-                                sw[s.w(f, c, u, v)] += g * Int128(X[s.x(b, c, y, x)])
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    for o in 0 ..< s.outWords { sb[s.filter(ofOutput: o)] += Int128(dY[o]) }
+    s.forEachProduct { o, w, x in sw[w] += Int128(dY[o]) * Int128(X[x]) }
     return (sw, sb)
 }
 
@@ -490,6 +353,52 @@ private func largeShapes() -> [Shape] {
     return [a, b, c, d]
 }
 
+/// Each of the larger shapes with unit and then full-range values, drawn from a generator seeded per shape.
+private func forLargeShapes(seed: (Shape) -> UInt64, _ body: (Shape, Spread, inout SplitMix64) -> Void) {
+    for s in largeShapes() {
+        var rng = SplitMix64(seed: seed(s))
+        for spread in [Spread.unit, .full] { body(s, spread, &rng) }
+    }
+}
+
+private extension CheckLog {
+    /// The reference kernel against the exact model's `want`, then the fast kernel with and without scratch
+    /// against the reference, bit for bit; `run` runs one variant on the problem. Returns the reference's outcome.
+    @discardableResult
+    mutating func expectVariants(_ tag: String, model want: Outcome,
+                                 _ run: (Variant, inout CheckLog) -> Outcome) -> Outcome
+    {
+        let ref = run(.reference, &self)
+        expectEqual(ref, want, "\(tag): reference vs model")
+        for v in [Variant.fast, .fastNoScratch] {
+            expectEqual(run(v, &self), ref, "\(tag): \(v) vs reference")
+        }
+        return ref
+    }
+
+    /// The random problems include the extremes: the models must have seen many saturations.
+    mutating func expectExtremesSaturated(_ saturated: UInt64) {
+        expect(saturated > 100, "the extremes should saturate (\(saturated) saturations)")
+    }
+}
+
+/// One conv kernel on a log named `name`: `check` checks random problem `it` of `seed` (the variants against
+/// the exact model) and returns the saturations its model counted; `large` compares the fast kernel with the
+/// reference on a larger shape, drawing its inputs from a generator seeded per shape by `largeSeed`. The
+/// extremes among the problems must saturate.
+private func checkConvKernel(_ name: String, seed: UInt64, largeSeed: (Shape) -> UInt64,
+                             file: StaticString = #filePath, line: UInt = #line,
+                             _ check: (_ it: Int, _ pr: Problem, _ log: inout CheckLog) -> UInt64,
+                             large: (_ s: Shape, _ spread: Spread, _ rng: inout SplitMix64, _ log: inout CheckLog) -> Void)
+{
+    var log = CheckLog(name)
+    var saturated: UInt64 = 0
+    for (it, pr) in problems(seed, count: 480).enumerated() { saturated += check(it, pr, &log) }
+    forLargeShapes(seed: largeSeed) { s, spread, rng in large(s, spread, &rng, &log) }
+    log.expectExtremesSaturated(saturated)
+    log.finish(file: file, line: line)
+}
+
 // MARK: - Tests
 
 final class ConvKernelTests: XCTestCase {
@@ -583,83 +492,52 @@ final class ConvKernelTests: XCTestCase {
     // MARK: fast == reference == exact model
 
     func testForwardMatchesReferenceAndModel() {
-        var log = CheckLog("conv forward")
-        var saturated: UInt64 = 0
-        for pr in problems(0xF0_4A4D, count: 480) {
+        checkConvKernel("conv forward", seed: 0xF0_4A4D, largeSeed: { UInt64($0.inWords) }) { _, pr, log in
             let want = modelForward(pr.shape, pr.X, pr.Wt, pr.bias)
-            let ref = runForward(.reference, pr.shape, pr.X, pr.Wt, pr.bias, &log)
-            log.expectEqual(ref, Outcome(status: Q16_OK, out: want.y, sat: want.sat), "\(pr.tag): reference vs model")
-            for v in [Variant.fast, .fastNoScratch] {
-                log.expectEqual(runForward(v, pr.shape, pr.X, pr.Wt, pr.bias, &log), ref, "\(pr.tag): \(v) vs reference")
+            log.expectVariants(pr.tag, model: Outcome(status: Q16_OK, out: want.y, sat: want.sat)) {
+                runForward($0, pr.shape, pr.X, pr.Wt, pr.bias, &$1)
             }
-            saturated += want.sat
+            return want.sat
+        } large: { s, spread, rng, log in
+            let X = values(s.inWords, spread, &rng), Wt = values(s.weightWords, spread, &rng)
+            let bias = values(s.F, spread, &rng)
+            let ref = runForward(.reference, s, X, Wt, bias, &log)
+            log.expectEqual(runForward(.fast, s, X, Wt, bias, &log), ref, "large \(s) \(spread)")
+            log.expectEqual(runForward(.fast, s, X, Wt, nil, &log), runForward(.reference, s, X, Wt, nil, &log),
+                            "large \(s) \(spread), no bias")
         }
-        for s in largeShapes() {
-            var rng = SplitMix64(seed: UInt64(s.inWords))
-            for spread in [Spread.unit, .full] {
-                let X = values(s.inWords, spread, &rng), Wt = values(s.weightWords, spread, &rng)
-                let bias = values(s.F, spread, &rng)
-                let ref = runForward(.reference, s, X, Wt, bias, &log)
-                log.expectEqual(runForward(.fast, s, X, Wt, bias, &log), ref, "large \(s) \(spread)")
-                log.expectEqual(runForward(.fast, s, X, Wt, nil, &log), runForward(.reference, s, X, Wt, nil, &log),
-                                "large \(s) \(spread), no bias")
-            }
-        }
-        log.expect(saturated > 100, "the extremes should saturate (\(saturated) saturations)")
-        log.finish()
     }
 
     func testBackwardDataMatchesReferenceAndModel() {
-        var log = CheckLog("conv backward data")
-        var saturated: UInt64 = 0
-        for pr in problems(0xBD_A7A, count: 480) {
+        checkConvKernel("conv backward data", seed: 0xBD_A7A, largeSeed: { UInt64($0.outWords) }) { _, pr, log in
             let want = modelBackwardData(pr.shape, pr.dY, pr.Wt)
-            let ref = runBackwardData(.reference, pr.shape, pr.dY, pr.Wt, &log)
-            log.expectEqual(ref, Outcome(status: Q16_OK, out: want.dx, sat: want.sat), "\(pr.tag): reference vs model")
-            for v in [Variant.fast, .fastNoScratch] {
-                log.expectEqual(runBackwardData(v, pr.shape, pr.dY, pr.Wt, &log), ref, "\(pr.tag): \(v) vs reference")
+            log.expectVariants(pr.tag, model: Outcome(status: Q16_OK, out: want.dx, sat: want.sat)) {
+                runBackwardData($0, pr.shape, pr.dY, pr.Wt, &$1)
             }
-            saturated += want.sat
+            return want.sat
+        } large: { s, spread, rng, log in
+            let dY = values(s.outWords, spread, &rng), Wt = values(s.weightWords, spread, &rng)
+            log.expectEqual(runBackwardData(.fast, s, dY, Wt, &log), runBackwardData(.reference, s, dY, Wt, &log),
+                            "large \(s) \(spread)")
         }
-        for s in largeShapes() {
-            var rng = SplitMix64(seed: UInt64(s.outWords))
-            for spread in [Spread.unit, .full] {
-                let dY = values(s.outWords, spread, &rng), Wt = values(s.weightWords, spread, &rng)
-                log.expectEqual(runBackwardData(.fast, s, dY, Wt, &log), runBackwardData(.reference, s, dY, Wt, &log),
-                                "large \(s) \(spread)")
-            }
-        }
-        log.expect(saturated > 100, "the extremes should saturate (\(saturated) saturations)")
-        log.finish()
     }
 
     func testWeightGradMatchesReferenceAndModel() {
-        var log = CheckLog("conv weight grad")
-        var saturated: UInt64 = 0
-        for (it, pr) in problems(0x3E16_47, count: 480).enumerated() {
+        checkConvKernel("conv weight grad", seed: 0x3E16_47, largeSeed: { UInt64($0.weightWords) }) { it, pr, log in
             let withBias = it % 3 != 0
             let want = modelWeightGrad(pr.shape, pr.dY, pr.X)
-            let ref = runWeightGrad(.reference, pr.shape, pr.dY, pr.X, withBias: withBias, &log)
             // without dB the bias sums are neither stored nor counted
             let wantOutcome = Outcome(status: Q16_OK, out: want.dw, out2: withBias ? want.db : nil,
                                       sat: want.wsat + (withBias ? want.bsat : 0))
-            log.expectEqual(ref, wantOutcome, "\(pr.tag) bias=\(withBias): reference vs model")
-            for v in [Variant.fast, .fastNoScratch] {
-                log.expectEqual(runWeightGrad(v, pr.shape, pr.dY, pr.X, withBias: withBias, &log), ref,
-                                "\(pr.tag) bias=\(withBias): \(v) vs reference")
+            log.expectVariants("\(pr.tag) bias=\(withBias)", model: wantOutcome) {
+                runWeightGrad($0, pr.shape, pr.dY, pr.X, withBias: withBias, &$1)
             }
-            saturated += want.wsat + want.bsat
+            return want.wsat + want.bsat
+        } large: { s, spread, rng, log in
+            let dY = values(s.outWords, spread, &rng), X = values(s.inWords, spread, &rng)
+            log.expectEqual(runWeightGrad(.fast, s, dY, X, withBias: true, &log),
+                            runWeightGrad(.reference, s, dY, X, withBias: true, &log), "large \(s) \(spread)")
         }
-        for s in largeShapes() {
-            var rng = SplitMix64(seed: UInt64(s.weightWords))
-            for spread in [Spread.unit, .full] {
-                let dY = values(s.outWords, spread, &rng), X = values(s.inWords, spread, &rng)
-                log.expectEqual(runWeightGrad(.fast, s, dY, X, withBias: true, &log),
-                                runWeightGrad(.reference, s, dY, X, withBias: true, &log), "large \(s) \(spread)")
-            }
-        }
-        log.expect(saturated > 100, "the extremes should saturate (\(saturated) saturations)")
-        log.finish()
     }
 
     func testWeightsSRMatchesReferenceAndModel() {
@@ -675,12 +553,9 @@ final class ConvKernelTests: XCTestCase {
             // counters near the top of UInt64 wrap inside the call (counter + index is modular)
             let counter = it % 5 == 0 ? UInt64.max - UInt64(rng.next() % 8) : rng.next()
             let want = modelWeightsSR(s, W, bias, pr.dY, pr.X, lr, seed, counter)
-            let ref = runWeightsSR(.reference, s, W, bias, pr.dY, pr.X, lr, seed, counter, &log)
-            log.expectEqual(ref, Outcome(status: Q16_OK, out: want.w, out2: want.b, sat: want.sat),
-                            "\(pr.tag) lr=\(lr): reference vs model")
-            for v in [Variant.fast, .fastNoScratch] {
-                log.expectEqual(runWeightsSR(v, s, W, bias, pr.dY, pr.X, lr, seed, counter, &log), ref,
-                                "\(pr.tag) lr=\(lr): \(v) vs reference")
+            let ref = log.expectVariants("\(pr.tag) lr=\(lr)",
+                                         model: Outcome(status: Q16_OK, out: want.w, out2: want.b, sat: want.sat)) {
+                runWeightsSR($0, s, W, bias, pr.dY, pr.X, lr, seed, counter, &$1)
             }
             if lr == 0 {
                 // SR(0) is 0 for every random word: nothing moves
@@ -689,18 +564,15 @@ final class ConvKernelTests: XCTestCase {
             saturated += want.sat
             moved += zip(ref.out, W).filter { $0 != $1 }.count
         }
-        for s in largeShapes() {
-            var lrng = SplitMix64(seed: UInt64(s.weightWords) ^ 0xAB)
-            for spread in [Spread.unit, .full] {
-                let dY = values(s.outWords, spread, &lrng), X = values(s.inWords, spread, &lrng)
-                let W = values(s.weightWords, .unit, &lrng), bias = values(s.F, .unit, &lrng)
-                let lr = rate(&lrng), seed = lrng.next(), counter = lrng.next()
-                log.expectEqual(runWeightsSR(.fast, s, W, bias, dY, X, lr, seed, counter, &log),
-                                runWeightsSR(.reference, s, W, bias, dY, X, lr, seed, counter, &log),
-                                "large \(s) \(spread)")
-            }
+        forLargeShapes(seed: { UInt64($0.weightWords) ^ 0xAB }) { s, spread, lrng in
+            let dY = values(s.outWords, spread, &lrng), X = values(s.inWords, spread, &lrng)
+            let W = values(s.weightWords, .unit, &lrng), bias = values(s.F, .unit, &lrng)
+            let lr = rate(&lrng), seed = lrng.next(), counter = lrng.next()
+            log.expectEqual(runWeightsSR(.fast, s, W, bias, dY, X, lr, seed, counter, &log),
+                            runWeightsSR(.reference, s, W, bias, dY, X, lr, seed, counter, &log),
+                            "large \(s) \(spread)")
         }
-        log.expect(saturated > 100, "the extremes should saturate (\(saturated) saturations)")
+        log.expectExtremesSaturated(saturated)
         log.expect(moved > 1000, "the updates should move weights (\(moved) moved)")
         log.finish()
     }

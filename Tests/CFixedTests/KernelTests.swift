@@ -22,8 +22,7 @@ import CFixed
 import Foundation
 import XCTest
 
-private let qMax = Int32.max // Q16_MAX
-private let qMin = Int32.min // Q16_MIN
+// qMax, qMin (Q16_MAX, Q16_MIN): TestSupport.swift
 private let one: Int32 = 65536 // Q16_ONE
 
 // MARK: - Exact models

@@ -17,8 +17,7 @@ import CFixed
 import Foundation
 import XCTest
 
-private let qMax = Int32.max  // Q16_MAX
-private let qMin = Int32.min  // Q16_MIN
+// qMax, qMin (Q16_MAX, Q16_MIN): TestSupport.swift
 private let lsb = 1.0 / 65536.0
 
 /// Max-error / failure accumulator.

@@ -17,129 +17,24 @@
 import CFixed
 import XCTest
 
-private let qMax = Int32.max // Q16_MAX
-private let qMin = Int32.min // Q16_MIN
-
-// MARK: - Check log
-
-/// Counts checks and failures, keeps the first failure message, prints the count at the end.
-private struct CheckLog {
-    let name: String
-    private(set) var total = 0
-    private(set) var failed = 0
-    private var firstFailure: String?
-
-    init(_ name: String) { self.name = name }
-
-    mutating func expect(_ ok: Bool, _ why: @autoclosure () -> String) {
-        total += 1
-        guard !ok else { return }
-        fail(why())
-    }
-
-    mutating func expectEqual<T: Equatable>(_ got: T, _ want: T, _ why: @autoclosure () -> String) {
-        total += 1
-        guard got != want else { return }
-        fail("\(why()): got \(got), want \(want)")
-    }
-
-    /// The first failure is also printed at once: a later check that crashes (a kernel that skipped
-    /// an overlap check dereferencing a bogus address) still leaves the first wrong result in the log.
-    private mutating func fail(_ message: String) {
-        failed += 1
-        guard firstFailure == nil else { return }
-        firstFailure = message
-        print("UpdateKernelTests: \(name): first failure: \(message)")
-        fflush(nil) // every C stream (stdout is not concurrency-safe to name in Swift 6)
-    }
-
-    func finish(file: StaticString = #filePath, line: UInt = #line) {
-        print("UpdateKernelTests: \(name): \(total) checks, \(failed) failed")
-        XCTAssertGreaterThan(total, 0, "\(name): no checks ran", file: file, line: line)
-        XCTAssertEqual(failed, 0, "\(name): \(failed)/\(total) failed; first: \(firstFailure ?? "-")",
-                       file: file, line: line)
-    }
+/// The check log of this file (shared CheckLog, lines printed as "UpdateKernelTests: ...").
+private extension CheckLog {
+    init(_ name: String) { self.init(suite: "UpdateKernelTests", name: name) }
 }
 
-// MARK: - Exact arithmetic models (Int128)
-
-/// SR(t / 2^s): floor(t / 2^s) plus 1 when the top 32 bits of the s-bit fraction,
-/// floor(frac * 2^32 / 2^s), exceed rnd. s in 0...90 (s = 0: no fraction, exact).
-private func srExact(_ t: Int128, _ s: Int, _ rnd: UInt32) -> Int128 {
-    let fl = t >> s // arithmetic shift: floor
-    let frac = t - (fl << s) // 0 ..< 2^s
-    let top = (frac << 32) >> s // 0 ..< 2^32
-    return fl + (UInt32(top) > rnd ? 1 : 0)
-}
-
-/// Clamp to q16, adding 1 to `sat` when clamped.
-private func clampCount(_ v: Int128, _ sat: inout UInt64) -> Int32 {
-    if v > Int128(qMax) { sat += 1; return qMax }
-    if v < Int128(qMin) { sat += 1; return qMin }
-    return Int32(v)
-}
-
-/// round(n / d) to nearest, ties away from zero, for d > 0.
-private func divNearest(_ n: Int128, _ d: Int128) -> Int128 {
-    let mag = n < 0 ? -n : n
-    var q = mag / d
-    if 2 * (mag % d) >= d { q += 1 }
-    return n < 0 ? -q : q
-}
+// MARK: - Exact arithmetic models (srExact, clampCount, divNearest: TestSupport.swift)
 
 /// q16_mul as documented: the exact product rounded once to nearest (ties away), saturated (counted).
 private func mulNearest(_ a: Int32, _ b: Int32, _ sat: inout UInt64) -> Int32 {
     clampCount(divNearest(Int128(a) * Int128(b), 65536), &sat)
 }
 
-// MARK: - Value generators
-
-private let edgeValues: [Int32] = [qMin, qMin + 1, -65536, -2, -1, 0, 1, 2, 65536, qMax - 1, qMax]
-
-private enum Spread: CaseIterable {
-    case unit // |x| <= 1.0
-    case wide // |x| <= 2^23 LSB (128.0)
-    case full // the whole q16 range
-    case edges // only the extremes and the neighbours of 0
-    case mixed // random magnitudes 2^0...2^31, a quarter of them extremes
-}
-
-private func value(_ s: Spread, _ rng: inout SplitMix64) -> Int32 {
-    switch s {
-    case .unit: return rng.nextI32(in: -65536 ... 65536)
-    case .wide: return rng.nextI32(in: -(1 << 23) ... (1 << 23))
-    case .full: return rng.nextI32()
-    case .edges: return edgeValues[Int(rng.next() % UInt64(edgeValues.count))]
-    case .mixed:
-        if rng.next() % 4 == 0 { return edgeValues[Int(rng.next() % UInt64(edgeValues.count))] }
-        let bits = Int(rng.next() % 32)
-        return Int32(truncatingIfNeeded: Int64(bitPattern: rng.next()) >> (63 - bits))
-    }
-}
-
-private func values(_ count: Int, _ s: Spread, _ rng: inout SplitMix64) -> [Int32] {
-    (0 ..< count).map { _ in value(s, &rng) }
-}
+// MARK: - Value generators (Spread, values, rate: TestSupport.swift)
 
 /// Values with |x| <= 2^bits (so products and short sums stay below a chosen bound).
 private func bounded(_ count: Int, bits: Int, _ rng: inout SplitMix64) -> [Int32] {
     let lim = Int32(1) << bits
     return (0 ..< count).map { _ in rng.nextI32(in: -lim ... lim) }
-}
-
-/// A Q0.32 rate: random, or one of the extremes.
-private func rate(_ rng: inout SplitMix64) -> UInt32 {
-    switch rng.next() % 6 {
-    case 0: return UInt32.max
-    case 1: return 1
-    case 2: return 1 << 31
-    default: return rng.nextU32()
-    }
-}
-
-/// Address near the top of the address space (never dereferenced: only overlap checks see it).
-private func topAddress(_ bytesBelowTop: UInt) -> UnsafeMutablePointer<Int32> {
-    UnsafeMutablePointer<Int32>(bitPattern: UInt.max - bytesBelowTop + 1)!
 }
 
 // MARK: - Riemannian kernel: inputs, runner, model
@@ -175,20 +70,6 @@ private struct UpdateResult: Equatable {
     var phi: [Int32]?
     var sat: UInt64
 }
-
-/// Runs `body` with the base address of `a`, or nil when `a` is nil.
-private func withOptionalBase<R>(_ a: inout [Int32]?, _ body: (UnsafeMutablePointer<Int32>?) -> R) -> R {
-    guard a != nil else { return body(nil) }
-    return a!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
-}
-
-/// Runs `body` with the base address of `a`, or nil when `a` is nil.
-private func withOptionalConst<R>(_ a: [Int32]?, _ body: (UnsafePointer<Int32>?) -> R) -> R {
-    guard let a else { return body(nil) }
-    return a.withUnsafeBufferPointer { body($0.baseAddress) }
-}
-
-private let satStart: UInt64 = 1000 // every call adds to a non-zero count
 
 private func runRiemann(_ c: RiemannCase) -> UpdateResult {
     var W = c.W, bias = c.bias, phi = c.phi
@@ -300,6 +181,32 @@ private func randomRiemannCase(_ rng: inout SplitMix64, kind: q16_phi_kind, batc
     // counters near the top of UInt64 wrap around inside the call (counter + index is modular)
     c.counter = rng.next() % 5 == 0 ? UInt64.max - UInt64(rng.next() % 8) : rng.next()
     return c
+}
+
+/// `count` random Riemannian cases on one log named `name`, from a generator seeded with `seed`: `check`
+/// draws case `it`, checks it and returns the saturations its model counted; over all cases some must
+/// occur (`saturates` says which).
+private func checkRandomRiemannCases(_ name: String, seed: UInt64, count: Int, saturates: String,
+                                     file: StaticString = #filePath, line: UInt = #line,
+                                     _ check: (_ it: Int, _ rng: inout SplitMix64, _ log: inout CheckLog) -> UInt64)
+{
+    var rng = SplitMix64(seed: seed)
+    var log = CheckLog(name)
+    var saturated: UInt64 = 0
+    for it in 0 ..< count { saturated += check(it, &rng, &log) }
+    log.expect(saturated > 0, saturates)
+    log.finish(file: file, line: line)
+}
+
+private extension CheckLog {
+    /// A Riemannian result against the model's, field by field: status, W, bias, phi and the count.
+    mutating func expectUpdate(_ got: UpdateResult, equals want: UpdateResult, _ tag: String) {
+        expectEqual(got.status, Q16_OK, tag)
+        expectEqual(got.W, want.W, "\(tag): W")
+        expectEqual(got.bias, want.bias, "\(tag): bias")
+        expectEqual(got.phi, want.phi, "\(tag): phi")
+        expectEqual(got.sat, want.sat, "\(tag): saturation count")
+    }
 }
 
 // MARK: - Tests
@@ -619,10 +526,9 @@ final class UpdateKernelTests: XCTestCase {
         // alpha = 0: E = 1, and W, bias and the update's saturation count equal q16_update_outer_sr's
         // bit for bit (the metric's own clamps of g, g^2 and phi are counted on top).
         // |dY|, |X| <= 2^29 and batch <= 9 keep every sum below the 2^62 clamp (outer_sr has none).
-        var rng = SplitMix64(seed: 0xA1FA_0000)
-        var log = CheckLog("riemannian alpha=0 vs outer_sr")
-        var metricSats: UInt64 = 0
-        for it in 0 ..< 300 {
+        checkRandomRiemannCases("riemannian alpha=0 vs outer_sr", seed: 0xA1FA_0000, count: 300,
+                                saturates: "some metric clamps (g^2 of large gradients) should be exercised")
+        { it, rng, log in
             let batch = 1 + Int(rng.next() % 9), m = 1 + Int(rng.next() % 13), n = 1 + Int(rng.next() % 37)
             let bits = [16, 20, 24, 29][it % 4]
             let kind = it % 2 == 0 ? Q16_PHI_GRAD_SQUARED : Q16_PHI_WEIGHT_ABS
@@ -642,20 +548,17 @@ final class UpdateKernelTests: XCTestCase {
             } else {
                 log.expectEqual(r.phi, model.result.phi, "\(c.label): phi")
             }
-            metricSats += model.metricSat
+            return model.metricSat
         }
-        log.expect(metricSats > 0, "some metric clamps (g^2 of large gradients) should be exercised")
-        log.finish()
     }
 
     func testRiemannianMatchesExactModel() {
         // Both phi kinds on small random shapes, against the documented formulas.
         // Partial weight sums stay within +-2^62 here (|x| <= 2^30 with batch <= 4, or any
         // value with batch 1): the clamp itself is tested with large batches below.
-        var rng = SplitMix64(seed: 0x41E3_A77)
-        var log = CheckLog("riemannian vs exact model")
-        var satSeen: UInt64 = 0
-        for it in 0 ..< 400 {
+        checkRandomRiemannCases("riemannian vs exact model", seed: 0x41E3_A77, count: 400,
+                                saturates: "full-range cases should saturate")
+        { it, rng, log in
             let kind = it % 2 == 0 ? Q16_PHI_GRAD_SQUARED : Q16_PHI_WEIGHT_ABS
             let m = 1 + Int(rng.next() % 7), n = 1 + Int(rng.next() % 11)
             let batch: Int, dY: [Int32], X: [Int32]
@@ -675,16 +578,9 @@ final class UpdateKernelTests: XCTestCase {
             let c = randomRiemannCase(&rng, kind: kind, batch: batch, m: m, n: n, dY: dY, X: X,
                                       alpha: alphas[Int(rng.next() % UInt64(alphas.count))])
             let want = riemannModel(c).result
-            let got = runRiemann(c)
-            log.expectEqual(got.status, Q16_OK, c.label)
-            log.expectEqual(got.W, want.W, "\(c.label): W")
-            log.expectEqual(got.bias, want.bias, "\(c.label): bias")
-            log.expectEqual(got.phi, want.phi, "\(c.label): phi")
-            log.expectEqual(got.sat, want.sat, "\(c.label): saturation count")
-            satSeen += want.sat
+            log.expectUpdate(runRiemann(c), equals: want, c.label)
+            return want.sat
         }
-        log.expect(satSeen > 0, "full-range cases should saturate")
-        log.finish()
     }
 
     func testRiemannianLargeStepWithLargeMetric() {
@@ -732,13 +628,8 @@ final class UpdateKernelTests: XCTestCase {
                     c.batch = batch; c.m = m; c.n = n
                     c.seed = rng.next(); c.counter = rng.next()
                     let want = riemannModel(c).result
-                    let got = runRiemann(c)
                     let tag = "dY=\(dv) X=\(xv) \(c.label)"
-                    log.expectEqual(got.status, Q16_OK, tag)
-                    log.expectEqual(got.W, want.W, "\(tag): W")
-                    log.expectEqual(got.bias, want.bias, "\(tag): bias")
-                    log.expectEqual(got.phi, want.phi, "\(tag): phi")
-                    log.expectEqual(got.sat, want.sat, "\(tag): saturation count")
+                    log.expectUpdate(runRiemann(c), equals: want, tag)
                     log.expect(want.sat >= UInt64(m * n + m), "\(tag): every sum clamps and is counted")
                 }
             }
