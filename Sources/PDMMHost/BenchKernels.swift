@@ -39,21 +39,23 @@ func runKernelBench(sizes: [Int], seconds: Double) -> String {
         var c = [Int32](repeating: 0, count: count)
         var cf = [Float](repeating: 0, count: count)
         var sat: UInt64 = 0
+        var failed = 0  // calls that returned a status other than Q16_OK (reported, never expected)
         let N = Int32(n)
         let macs = Double(n) * Double(n) * Double(n)
 
         let nn = benchGMACs(macs: macs, seconds: seconds) {
-            _ = q16_gemm_nn(&c, a, b, N, N, N, &sat)
+            if q16_gemm_nn(&c, a, b, N, N, N, &sat) != Q16_OK { failed += 1 }
         }
         sink &+= Int64(c[count / 2])
         var ntScratch = [Int32](repeating: 0, count: max(q16_gemm_nt_buffer_size(N, N, N) / 4, 1))
         let nt = benchGMACs(macs: macs, seconds: seconds) {
-            _ = q16_gemm_nt(&c, &ntScratch, a, b, nil, N, N, N, &sat)
+            if q16_gemm_nt(&c, &ntScratch, a, b, nil, N, N, N, &sat) != Q16_OK { failed += 1 }
         }
         sink &+= Int64(c[count / 2])
         let tn = benchGMACs(macs: macs, seconds: seconds) {
-            _ = q16_gemm_tn(&c, a, b, N, N, N, &sat)
+            if q16_gemm_tn(&c, a, b, N, N, N, &sat) != Q16_OK { failed += 1 }
         }
+        if failed > 0 { lines.append("(n = \(n): \(failed) kernel calls returned an error status)") }
         sink &+= Int64(c[count / 2])
         let f32 = benchGMACs(macs: macs, seconds: seconds) {
             cf.withUnsafeMutableBufferPointer { cp in
