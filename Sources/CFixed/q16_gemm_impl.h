@@ -31,6 +31,17 @@
  * baseline, and the loader (ifunc) picks one. Define Q16_NO_MULTIVERSION to
  * build only for the compiler's target. Elsewhere Q16_MV is empty.
  */
+/* ThreadSanitizer instruments the ifunc resolvers, which run before its runtime starts
+   (the test binary crashed at load): no multiversioning under TSan. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) && !defined(Q16_NO_MULTIVERSION)
+#define Q16_NO_MULTIVERSION 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(Q16_NO_MULTIVERSION)
+#define Q16_NO_MULTIVERSION 1
+#endif
+
 #if defined(__x86_64__) && defined(__linux__) && (defined(__clang__) || defined(__GNUC__)) && \
     !defined(Q16_NO_MULTIVERSION)
 #define Q16_MV __attribute__((target_clones("avx512f", "avx2", "default")))
