@@ -9,13 +9,11 @@ enum Kernels {
         precondition(s == Q16_OK, "\(name): kernel status error (engine bug)")
     }
 
-    /// out[rows x nOut] = x[rows x nIn] * W[nOut x nIn]^T + b; `scratch` holds at least
-    /// `denseForwardScratchWords(rows:nIn:nOut:)` words (taken from the arena's scratch),
-    /// or none (the unpacked path: the same results).
+    /// out[rows x nOut] = x[rows x nIn] * W[nOut x nIn]^T + b; `scratch` holds the
+    /// `denseForwardScratchWords(rows: batch, ...)` words the plan gave this layer
+    /// (taken from the arena's scratch), or none (the unpacked path: the same results).
     static func denseForward(_ out: Tensor, _ x: Tensor, _ w: Tensor, _ b: Tensor, scratch: Tensor,
                              rows: Int, nIn: Int, nOut: Int, sat: inout UInt64) {
-        precondition(scratch.count == 0 || scratch.count >= denseForwardScratchWords(rows: rows, nIn: nIn, nOut: nOut),
-                     "gemm_nt: scratch smaller than planned (engine bug)")
         check(q16_gemm_nt(out.base, scratch.count > 0 ? scratch.base : nil, x.base, w.base, b.base,
                           Int32(rows), Int32(nOut), Int32(nIn), &sat), "gemm_nt")
     }

@@ -87,9 +87,7 @@ public struct MemoryPlan: Equatable, Sendable {
         try MemoryPlan.validate(optimizer: optimizer)
         // Every activation tensor of a batch together: at most maxWords (so byte counts
         // fit 32 bits and kernel dimensions Int32).
-        if batch > NetworkShape.maxWords || batch * shape.sumWidths(0..<shape.widths.count) > NetworkShape.maxWords {
-            throw .sizeTooLarge(what: "batch \(batch) x the sum of the widths")
-        }
+        try MemoryPlan.checkBatchSize(shape, batch)
         self.shape = shape
         self.batch = batch
         self.mode = mode
@@ -130,6 +128,26 @@ public struct MemoryPlan: Equatable, Sendable {
                                   calibration: calibration, packedForward: false)
         if lean.peakWritable <= budget { return lean }
         throw .budgetExceeded(planned: lean.bytes, budget: budget)
+    }
+
+    /// Every activation tensor of a batch together must fit `NetworkShape.maxWords`
+    /// (the plan's and the predictor's byte counts then fit 32 bits).
+    static func checkBatchSize(_ shape: NetworkShape, _ batch: Int) throws(EngineError) {
+        if batch > NetworkShape.maxWords || batch * shape.sumWidths(0..<shape.widths.count) > NetworkShape.maxWords {
+            throw .sizeTooLarge(what: "batch \(batch) x the sum of the widths")
+        }
+    }
+
+    /// Scratch words of each layer's dense forward at `batch` rows (index l = 1...L;
+    /// 0 unused): computed once per run, not per step.
+    static func forwardScratchWordsPerLayer(_ s: NetworkShape, _ batch: Int, packed: Bool) -> [Int] {
+        var w = [Int](repeating: 0, count: s.layerCount + 1)
+        if packed {
+            for l in 1...s.layerCount {
+                w[l] = Kernels.denseForwardScratchWords(rows: batch, nIn: s.widths[l - 1], nOut: s.widths[l])
+            }
+        }
+        return w
     }
 
     static func validate(optimizer: OptimizerKind) throws(EngineError) {

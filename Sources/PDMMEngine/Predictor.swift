@@ -24,6 +24,8 @@ public final class Predictor {
     let input: Tensor
     let labels: UnsafeMutablePointer<Int32>
     let L: Int
+    /// Scratch words of each layer's dense forward (index 1...L), computed once.
+    let forwardScratch: [Int]
     let perSampleCount: Int
     /// Bumped by every `deviations` call: older tables then refuse to be read.
     var generation = 0
@@ -41,15 +43,14 @@ public final class Predictor {
         if perSampleCount < 0 || perSampleCount > NetworkShape.maxWords {
             throw .invalidParameter(name: "perSampleCount", reason: "must lie in 0...\(NetworkShape.maxWords)")
         }
-        if batch > NetworkShape.maxWords || batch * shape.sumWidths(0..<(L + 1)) > NetworkShape.maxWords {
-            throw .sizeTooLarge(what: "batch \(batch) x the sum of the widths")
-        }
+        try MemoryPlan.checkBatchSize(shape, batch)
         b.scratch = 8 * perSampleCount + 4 * MemoryPlan.forwardScratchWords(shape, batch, lastLayer: L, head: false)
         b.weightsFrozen = frozenBytes ?? 4 * shape.totalParameterCount
         self.shape = shape
         self.batch = batch
         self.planned = b
         self.L = L
+        self.forwardScratch = MemoryPlan.forwardScratchWordsPerLayer(shape, batch, packed: true)
         self.perSampleCount = perSampleCount
         if b.writable > budget { throw .budgetExceeded(planned: b, budget: budget) }
         arena = Arena(plannedBytes: b, budget: budget)
@@ -66,7 +67,7 @@ public final class Predictor {
             let out = l % 2 == 1 ? pp0 : pp1
             let p = model.layer(l)
             let mark = arena.mark(.scratch)
-            let scratch = arena.take(.scratch, Kernels.denseForwardScratchWords(rows: batch, nIn: n[l - 1], nOut: n[l]))
+            let scratch = arena.take(.scratch, forwardScratch[l])
             Kernels.denseForward(out, x, p.slice(0, n[l - 1] * n[l]), p.slice(n[l - 1] * n[l], n[l]),
                                  scratch: scratch, rows: rows, nIn: n[l - 1], nOut: n[l], sat: &saturations)
             arena.release(.scratch, to: mark)

@@ -78,6 +78,8 @@ public final class Trainer {
     var params: [Tensor]
     var velocity: [Tensor]
     var acts: [Tensor]
+    /// Scratch words of each layer's dense forward (index 1...L, L+1 = the auxiliary head), computed at init and per stage, not per step.
+    var forwardScratch: [Int] = []
     var input: Tensor
     let labels: UnsafeMutablePointer<Int32>
     var stage = TrainingStage(frozenCount: 0, lastTrained: 0, hasAuxHead: false, checkpointed: false)
@@ -128,6 +130,7 @@ public final class Trainer {
         velocity = [Tensor](repeating: empty, count: L + 2)
         provenance = [Tensor](repeating: empty, count: L + 2)
         acts = [Tensor](repeating: empty, count: L + 2)
+        forwardScratch = MemoryPlan.forwardScratchWordsPerLayer(model.shape, batch, packed: plan.packedForward) + [0]
         input = arena.take(.input, batch * n[0])
         labels = arena.take(.input, batch).base
     }
@@ -140,6 +143,8 @@ public final class Trainer {
     public func beginStage(_ i: Int) {
         if currentStage >= 0 { endStage() }
         stage = plan.stages[i]
+        forwardScratch[L + 1] = stage.hasAuxHead && plan.packedForward
+            ? Kernels.denseForwardScratchWords(rows: batch, nIn: n[stage.lastTrained], nOut: n[L]) : 0
         currentStage = i
         stageMarks = (arena.mark(.weightsTrainable), arena.mark(.optimizer))
         arena.resetStagePeak()
@@ -514,8 +519,7 @@ public final class Trainer {
         let (nIn, nOut) = dims(l)
         let p = params[l]
         let mark = arena.mark(.scratch)
-        let words = plan.packedForward ? Kernels.denseForwardScratchWords(rows: batch, nIn: nIn, nOut: nOut) : 0
-        let scratch = arena.take(.scratch, words)
+        let scratch = arena.take(.scratch, forwardScratch[l])
         Kernels.denseForward(out, x, p.slice(0, nIn * nOut), p.slice(nIn * nOut, nOut), scratch: scratch,
                              rows: rows, nIn: nIn, nOut: nOut, sat: &saturations)
         arena.release(.scratch, to: mark)
