@@ -28,6 +28,8 @@ public enum EngineError: Error, Equatable {
     case emptyData
     /// An optimizer or method parameter outside its valid range.
     case invalidParameter(name: String, reason: String)
+    /// A network the engine cannot train as written (the message names the layer).
+    case invalidNetwork(String)
     /// A kernel returned an error status (an engine bug if it ever happens).
     case kernel(status: Int32, kernel: String)
 
@@ -58,6 +60,8 @@ public enum EngineError: Error, Equatable {
             return "the data set has no samples"
         case .invalidParameter(let name, let reason):
             return "\(name): \(reason)"
+        case .invalidNetwork(let m):
+            return "network: \(m)"
         case .kernel(let status, let kernel):
             return "kernel \(kernel) failed with status \(status)"
         }

@@ -133,7 +133,7 @@ public struct MemoryPlan: Equatable, Sendable {
     /// Every activation tensor of a batch together must fit `NetworkShape.maxWords`
     /// (the plan's and the predictor's byte counts then fit 32 bits).
     static func checkBatchSize(_ shape: NetworkShape, _ batch: Int) throws(EngineError) {
-        if batch > NetworkShape.maxWords || batch * shape.sumWidths(0..<shape.widths.count) > NetworkShape.maxWords {
+        if batch > NetworkShape.maxWords || batch * shape.wordsPerSample > NetworkShape.maxWords {
             throw .sizeTooLarge(what: "batch \(batch) x the sum of the widths")
         }
     }
@@ -142,11 +142,7 @@ public struct MemoryPlan: Equatable, Sendable {
     /// 0 unused): computed once per run, not per step.
     static func forwardScratchWordsPerLayer(_ s: NetworkShape, _ batch: Int, packed: Bool) -> [Int] {
         var w = [Int](repeating: 0, count: s.layerCount + 1)
-        if packed {
-            for l in 1...s.layerCount {
-                w[l] = Kernels.denseForwardScratchWords(rows: batch, nIn: s.widths[l - 1], nOut: s.widths[l])
-            }
-        }
+        for l in 1...s.layerCount { w[l] = s.layer(l).forwardScratchWords(batch: batch, packed: packed) }
         return w
     }
 
@@ -167,13 +163,14 @@ public struct MemoryPlan: Equatable, Sendable {
         }
     }
 
-    /// The formulas of the type's documentation for one stage.
+    /// The formulas of the type's documentation for one stage, from the layers' own answers.
     static func stagePlan(_ s: NetworkShape, _ B: Int, _ st: TrainingStage,
                           _ opt: OptimizerKind, packed: Bool) -> ByteCounts {
         let F = st.frozenCount, T = st.lastTrained, L = s.layerCount
         let n = s.widths
         let h = st.hasAuxHead ? 1 : 0
-        let headParams = h * (n[T] * n[L] + n[L])
+        let head = auxHeadInput(s, lastTrained: T)
+        let headParams = h * (head.channels * n[L] + n[L])
         var b = ByteCounts()
         let trainable = s.parameterCount(layers: st.trained) + headParams
         b.weightsTrainable = 4 * trainable
@@ -185,43 +182,59 @@ public struct MemoryPlan: Equatable, Sendable {
         }
         b.optimizer = 4 * opt.stateWordsPerParameter * trainable
         b.input = 4 * B * (n[0] + 1)
+        // A stored layer output that the gradient flows back through keeps its argmax indices.
+        func kept(_ l: Int) -> Int { n[l] + s.layer(l).indexWords }
         if st.checkpointed {
             let seg = checkpointSegment(L)
             var boundaries = 0
             var j = seg
-            while j <= L - 1 { boundaries += n[j]; j += seg }
+            while j <= L - 1 { boundaries += kept(j); j += seg }
             var inner = 0
             j = 0
             while j < L {
-                inner = max(inner, s.sumWidths((j + 1)..<min(j + seg, L)))
+                var sum = 0
+                for l in (j + 1)..<max(min(j + seg, L), j + 1) { sum += kept(l) }
+                inner = max(inner, sum)
                 j += seg
             }
             b.activationsStored = 4 * B * (boundaries + inner)
         } else {
-            b.activationsStored = 4 * B * (s.sumWidths(max(F, 1)..<T) + h * n[T])
+            var words = F >= 1 && F < T ? n[F] : 0
+            for l in (F + 1)..<T where l >= 1 { words += kept(l) }
+            if h == 1 { words += kept(T) + (head.spatial ? head.channels : 0) }
+            b.activationsStored = 4 * B * words
         }
         let pp = F >= 2 ? s.maxWidth(1..<F) : 0
-        var dw = s.maxWidth((F + 1)..<(T + 1))
+        let zf = s.maxOver(1..<(F + 1)) { $0.poolTemporaryWords }
+        var dw = s.maxOver((F + 1)..<(T + 1)) { $0.preWords }
         if h == 1 { dw = max(dw, n[L]) }
         let backwardLayers = (T - F) + h
         let d = backwardLayers >= 2 ? 2 : 1
-        b.activationsWorking = 4 * B * max(2 * pp, d * dw + 1)
-        if !opt.needsGradientBuffer {  // SGD and the Riemannian step are fused
-            var widest = s.maxWidth(F..<T)
-            if h == 1 { widest = max(widest, n[T]) }
-            b.scratch = 8 * widest
-        }
-        if packed { b.scratch = max(b.scratch, 4 * forwardScratchWords(s, B, lastLayer: T, head: h == 1)) }
+        b.activationsWorking = 4 * B * max(2 * pp + zf, d * dw + 1)
+        let fused = !opt.needsGradientBuffer  // SGD and the Riemannian step are fused
+        var scratch = s.maxOver((F + 1)..<(T + 1)) { $0.updateScratchBytes(fused: fused) }
+        if h == 1 && fused { scratch = max(scratch, 8 * head.channels) }
+        scratch = max(scratch, 4 * s.maxOver((F + 2)..<(T + 1)) { $0.backwardDataScratchWords })
+        b.scratch = max(scratch, 4 * forwardScratchWords(s, B, lastLayer: T, head: h == 1, packed: packed))
         return b
     }
 
-    /// Words of the dense forward's scratch for layers 1...lastLayer (and the
-    /// auxiliary head n_lastLayer -> n_L): the largest need of one layer.
-    static func forwardScratchWords(_ s: NetworkShape, _ B: Int, lastLayer T: Int, head: Bool) -> Int {
-        let n = s.widths
-        var g = 0
-        for l in 1...T { g = max(g, Kernels.denseForwardScratchWords(rows: B, nIn: n[l - 1], nOut: n[l])) }
-        if head { g = max(g, Kernels.denseForwardScratchWords(rows: B, nIn: n[T], nOut: n[s.layerCount])) }
+    /// The auxiliary head's input after layer T: global average pooling of s_T
+    /// to its channels (the identity for a flat s_T), and whether s_T is spatial.
+    static func auxHeadInput(_ s: NetworkShape, lastTrained T: Int) -> (channels: Int, spatial: Bool) {
+        let o = s.layer(T).output
+        return (o.channels, !o.isFlat)
+    }
+
+    /// Words of the forward scratch for layers 1...lastLayer (and the auxiliary
+    /// head after lastLayer): the largest need of one layer.
+    static func forwardScratchWords(_ s: NetworkShape, _ B: Int, lastLayer T: Int, head: Bool,
+                                    packed: Bool = true) -> Int {
+        var g = s.maxOver(1..<(T + 1)) { $0.forwardScratchWords(batch: B, packed: packed) }
+        if head && packed {
+            let c = auxHeadInput(s, lastTrained: T).channels
+            g = max(g, Kernels.denseForwardScratchWords(rows: B, nIn: c, nOut: s.classCount))
+        }
         return g
     }
 

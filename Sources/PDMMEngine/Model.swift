@@ -1,7 +1,7 @@
-/// A dense ReLU network's parameters in Q16.16: the model image.
+/// A network's parameters in Q16.16: the model image.
 ///
-/// The image holds every layer's W_l [n_l x n_{l-1}] followed by b_l [n_l],
-/// layer after layer. It is the long-lived copy of the weights (on a board:
+/// The image holds every layer's weights W_l (dense: [n_l x n_{l-1}]; conv:
+/// [F x C x kh x kw]) followed by its biases b_l, layer after layer. It is the long-lived copy of the weights (on a board:
 /// flash, or a file); a training run copies the layers it trains into its
 /// arena and reads frozen layers from here in place, read-only.
 ///
@@ -16,7 +16,7 @@ public final class Model {
     /// Feature scaling applied to raw inputs (statistics of the training split).
     public var scaling: FeatureScaling?
 
-    /// He-uniform initialisation from a seed: W ~ U(-a, a), a = sqrt(6 / n_{l-1})
+    /// He-uniform initialisation from a seed: W ~ U(-a, a), a = sqrt(6 / fan-in)
     /// (computed in Q16.16), from the counter-based generator, so the weights
     /// are identical everywhere; biases 0.
     public init(shape: NetworkShape, seed: UInt64) {
@@ -28,7 +28,7 @@ public final class Model {
         image = UnsafeMutablePointer<Int32>.allocate(capacity: max(total, 1))
         image.initialize(repeating: 0, count: max(total, 1))
         for l in 1...shape.layerCount {
-            Model.heUniform(weights(l), fanIn: shape.widths[l - 1], seed: seed,
+            Model.heUniform(weights(l), fanIn: shape.layer(l).fanIn, seed: seed,
                             counter: UInt64(offs[l]))
         }
     }
@@ -57,15 +57,8 @@ public final class Model {
     /// Total parameter words.
     public var parameterCount: Int { offsets[shape.layerCount + 1] }
 
-    /// W_l as a view (n_l x n_{l-1} words).
-    func weights(_ l: Int) -> Tensor {
-        Tensor(base: image + offsets[l], count: shape.widths[l] * shape.widths[l - 1])
-    }
-
-    /// b_l as a view (n_l words).
-    func bias(_ l: Int) -> Tensor {
-        Tensor(base: image + offsets[l] + shape.widths[l] * shape.widths[l - 1], count: shape.widths[l])
-    }
+    /// W_l as a view.
+    func weights(_ l: Int) -> Tensor { shape.layer(l).weights(layer(l)) }
 
     /// Layer l's W_l then b_l, P_l words.
     func layer(_ l: Int) -> Tensor { Tensor(base: image + offsets[l], count: shape.parameterCount(l)) }

@@ -1,16 +1,25 @@
-/// The widths of a dense ReLU network: n_0 (input features) ... n_L (classes).
+/// A network's layers and the word counts every plan is made of: n_0 (input
+/// words per sample) ... n_L (classes), where n_l = |s_l| is layer l's output.
 ///
-/// Layer l (1-based, 1...L) maps n_{l-1} inputs to n_l outputs with a weight
-/// matrix W_l [n_l x n_{l-1}] (row-major, one row per output unit) and a bias
-/// b_l [n_l]. ReLU follows every layer but the last.
+/// Layer l (1-based, 1...L) is a trainable dense or convolution layer with the
+/// pooling, ReLU and flatten after it (`Layer`). A dense ReLU stack
+/// (`init(widths:)`) has W_l [n_l x n_{l-1}] and b_l [n_l] per layer and ReLU
+/// after every layer but the last.
 ///
 /// ```swift
 /// let shape = try NetworkShape(widths: [64, 128, 128, 128, 10])
 /// shape.layerCount          // 4
 /// shape.parameterCount(1)   // 64*128 + 128 = 8320
+/// let cnn = try NetworkShape(spec: NetworkSpec.parse("1x8x8: conv 8 3x3, relu, maxpool 2x2, flatten, dense 10"))
+/// cnn.widths                // [64, 128, 10]
 /// ```
 public struct NetworkShape: Equatable, Sendable {
+    /// n_0 ... n_L: words per sample of the input and of each layer's output.
     public let widths: [Int]
+    /// The network as written (a dense stack's spec for `init(widths:)`).
+    public let spec: NetworkSpec
+    /// Layers 1...L at indices 0..<L (use `layer(l)`).
+    public let layers: [Layer]
 
     /// The most Q16.16 words the engine indexes in one model (all parameters) or
     /// one layer: 2^25 words (128 MiB). With it every byte count of a plan fits
@@ -28,7 +37,6 @@ public struct NetworkShape: Equatable, Sendable {
         for i in 0..<widths.count where widths[i] > 65_535 {
             throw .sizeTooLarge(what: "width \(i) (\(widths[i]))")
         }
-        var total = 0
         for l in 1..<widths.count {
             // widths <= 65535: the product fits Int64; checked arithmetic keeps 32-bit Int safe
             let (w, o1) = widths[l - 1].multipliedReportingOverflow(by: widths[l])
@@ -36,12 +44,42 @@ public struct NetworkShape: Equatable, Sendable {
             if o1 || o2 || p > NetworkShape.maxWords {
                 throw .sizeTooLarge(what: "layer \(l) (\(widths[l - 1]) x \(widths[l]) weights + \(widths[l]) biases, more than \(NetworkShape.maxWords) words)")
             }
-            total += p
+        }
+        let spec: NetworkSpec
+        do { spec = try NetworkSpec.denseStack(widths: widths) } catch { throw .invalidNetwork(error.message) }
+        try self.init(spec: spec)
+    }
+
+    /// Prepares every layer of `spec` (`Layer.layers(of:)`) and checks the sizes:
+    /// each layer's parameters, the model's, and each layer's tensors per sample
+    /// at most `maxWords`.
+    public init(spec: NetworkSpec) throws(EngineError) {
+        let layers = try Layer.layers(of: spec)
+        var total = 0
+        var widths = [spec.input.count]
+        for (i, layer) in layers.enumerated() {
+            let (w, o1) = layer.input.count.multipliedReportingOverflow(by: layer.pre.count)
+            if o1 || w > NetworkShape.maxWords || layer.parameterCount > NetworkShape.maxWords {
+                throw .sizeTooLarge(what: "layer \(i + 1) (\(layer.description): \(layer.weightCount) weights + \(layer.biasCount) biases, more than \(NetworkShape.maxWords) words)")
+            }
+            total += layer.parameterCount
             if total > NetworkShape.maxWords {
                 throw .sizeTooLarge(what: "the model (more than \(NetworkShape.maxWords) parameter words)")
             }
+            widths.append(layer.outputWords)
         }
+        self.spec = spec
+        self.layers = layers
         self.widths = widths
+    }
+
+    /// Layer l, 1-based.
+    public func layer(_ l: Int) -> Layer { layers[l - 1] }
+
+    /// Whether every layer is dense (a `--layers` stack).
+    public var isDenseOnly: Bool {
+        for l in layers where l.isConv || l.hasPool { return false }
+        return true
     }
 
     /// L, the number of dense layers.
@@ -51,8 +89,8 @@ public struct NetworkShape: Equatable, Sendable {
     /// n_L.
     public var classCount: Int { widths[widths.count - 1] }
 
-    /// P_l = n_{l-1} * n_l + n_l, for l in 1...L.
-    public func parameterCount(_ l: Int) -> Int { widths[l - 1] * widths[l] + widths[l] }
+    /// P_l (n_{l-1} n_l + n_l for a dense layer), for l in 1...L.
+    public func parameterCount(_ l: Int) -> Int { layers[l - 1].parameterCount }
 
     /// Sum of P_l over the layers in `range` (1-based, inclusive bounds).
     public func parameterCount(layers range: ClosedRange<Int>) -> Int {
@@ -78,10 +116,28 @@ public struct NetworkShape: Equatable, Sendable {
         return s
     }
 
-    /// The text form "64-128-10".
+    /// The text form: "64-128-10" for a dense ReLU stack, else the network text.
     public var description: String {
-        var s = ""
-        for (i, w) in widths.enumerated() { s += (i == 0 ? "" : "-") + "\(w)" }
+        if isDenseOnly && spec == (try? NetworkSpec.denseStack(widths: widths)) {
+            var s = ""
+            for (i, w) in widths.enumerated() { s += (i == 0 ? "" : "-") + "\(w)" }
+            return s
+        }
+        return spec.description
+    }
+
+    /// Words per sample of every tensor of a batch together: the outputs, plus
+    /// the pre-pool tensors and argmax indices of pooling layers.
+    var wordsPerSample: Int {
+        var s = widths[0]
+        for l in layers { s += l.outputWords + l.poolTemporaryWords + l.indexWords }
         return s
+    }
+
+    /// max over layers l in `range` (1-based) of `f` (0 if empty).
+    func maxOver(_ range: Range<Int>, _ f: (Layer) -> Int) -> Int {
+        var m = 0
+        for l in range { m = max(m, f(layers[l - 1])) }
+        return m
     }
 }

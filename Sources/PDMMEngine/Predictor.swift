@@ -2,12 +2,14 @@
 /// from the model image), two ping-pong buffers, nothing stored.
 ///
 /// Plan (bytes): input 4 B (n_0 + 1); activations.working 4 B (2 max(n_1..n_L)
-/// + D n_L + 1), where D = 1 when a second model's probabilities are combined
+/// + Z + D n_L + 1), where Z = the largest pre-pool tensor max |z_l| of a pooling
+/// layer (0 without pooling), D = 1 when a second model's probabilities are combined
 /// (the dual-system decision keeps the stable head's probabilities) else 0, and
 /// the + 1 is the per-sample loss row; scratch 8 x `perSampleCount` (the Error
 /// Group separation keeps each sample's deviation and prediction: 8 bytes per
-/// sample) + 4 G (the dense forward's packed block, the largest
-/// `q16_gemm_nt_buffer_size(B, n_l, n_{l-1})`); weights.frozen = the models'
+/// sample) + 4 G (the largest forward scratch of one layer: the dense forward's
+/// packed block `q16_gemm_nt_buffer_size(B, n_l, n_{l-1})`, a convolution's
+/// `q16_conv_forward_buffer_size`); weights.frozen = the models'
 /// parameter bytes (read-only).
 ///
 /// ```swift
@@ -39,7 +41,7 @@ public final class Predictor {
         let L = shape.layerCount
         var b = ByteCounts()
         b.input = 4 * batch * (n[0] + 1)
-        b.activationsWorking = 4 * batch * (2 * shape.maxWidth(1..<(L + 1)) + (dual ? n[L] : 0) + 1)
+        b.activationsWorking = 4 * batch * (Predictor.pingPongWords(shape) + (dual ? n[L] : 0) + 1)
         if perSampleCount < 0 || perSampleCount > NetworkShape.maxWords {
             throw .invalidParameter(name: "perSampleCount", reason: "must lie in 0...\(NetworkShape.maxWords)")
         }
@@ -59,20 +61,30 @@ public final class Predictor {
         arena.noteReadOnly(b.weightsFrozen)
     }
 
+    /// Words per sample of the forward's buffers: the ping-pong pair and the pre-pool buffer.
+    static func pingPongWords(_ s: NetworkShape) -> Int {
+        2 * s.maxWidth(1..<(s.layerCount + 1)) + s.maxOver(1..<(s.layerCount + 1)) { $0.poolTemporaryWords }
+    }
+
+    /// The forward's buffers (ping-pong pair, pre-pool buffer) from the working activations.
+    func takeForwardBuffers() -> (Tensor, Tensor, Tensor) {
+        let maxw = shape.maxWidth(1..<(L + 1))
+        return (arena.take(.activationsWorking, batch * maxw), arena.take(.activationsWorking, batch * maxw),
+                arena.take(.activationsWorking, batch * shape.maxOver(1..<(L + 1)) { $0.poolTemporaryWords }))
+    }
+
     /// Forward of `model` on the loaded rows; returns the logits view (a ping-pong buffer).
-    func forward(_ model: Model, rows: Int, pp0: Tensor, pp1: Tensor) -> Tensor {
-        let n = shape.widths
+    func forward(_ model: Model, rows: Int, _ buffers: (Tensor, Tensor, Tensor)) -> Tensor {
         var x = input
         for l in 1...L {
-            let out = l % 2 == 1 ? pp0 : pp1
-            let p = model.layer(l)
+            let out = l % 2 == 1 ? buffers.0 : buffers.1
+            let layer = shape.layer(l)
             let mark = arena.mark(.scratch)
             let scratch = arena.take(.scratch, forwardScratch[l])
-            Kernels.denseForward(out, x, p.slice(0, n[l - 1] * n[l]), p.slice(n[l - 1] * n[l], n[l]),
-                                 scratch: scratch, rows: rows, nIn: n[l - 1], nOut: n[l], sat: &saturations)
+            layer.forward(out: out, z: buffers.2, x: x, params: model.layer(l), scratch: scratch, idx: nil,
+                          rows: rows, sat: &saturations)
             arena.release(.scratch, to: mark)
-            if l < L { Kernels.relu(out, count: rows * n[l]) }
-            macs += UInt64(rows * n[l - 1] * n[l])
+            macs += UInt64(rows * layer.macsPerSample)
             x = out
         }
         return x
@@ -116,15 +128,13 @@ public final class Predictor {
                       _ body: (Tensor, Tensor, Int, Int) -> Void) throws(EngineError) {
         let n = shape.widths
         let mark = arena.mark(.activationsWorking)
-        let maxw = shape.maxWidth(1..<(L + 1))
-        let pp0 = arena.take(.activationsWorking, batch * maxw)
-        let pp1 = arena.take(.activationsWorking, batch * maxw)
+        let buffers = takeForwardBuffers()
         let lossRow = arena.take(.activationsWorking, batch)
         var start = 0
         while start < data.count {
             let rows = min(batch, data.count - start)
             load(data, start: start, rows: rows)
-            let logits = forward(model, rows: rows, pp0: pp0, pp1: pp1)
+            let logits = forward(model, rows: rows, buffers)
             Kernels.softmaxCrossEntropy(logits, loss: lossRow, labels: labels, rows: rows, classes: n[L],
                                         sat: &saturations)
             body(logits, lossRow, start, rows)
@@ -187,14 +197,12 @@ public final class Predictor {
         let lm = try DualSystem.validate(lambdaMax: lambdaMax)
         try check(stable, data)
         try check(errorAware, data)
-        if planned.activationsWorking < 4 * batch * (2 * shape.maxWidth(1..<(L + 1)) + shape.classCount + 1) {
+        if planned.activationsWorking < 4 * batch * (Predictor.pingPongWords(shape) + shape.classCount + 1) {
             throw .invalidParameter(name: "dualDecision", reason: "the predictor was planned with dual: false")
         }
         let c = shape.classCount
         let mark = arena.mark(.activationsWorking)
-        let maxw = shape.maxWidth(1..<(L + 1))
-        let pp0 = arena.take(.activationsWorking, batch * maxw)
-        let pp1 = arena.take(.activationsWorking, batch * maxw)
+        let buffers = takeForwardBuffers()
         let keep = arena.take(.activationsWorking, batch * c)
         _ = arena.take(.activationsWorking, batch)  // loss row (unused here, planned for symmetry)
         var result = (stable: 0, errorAware: 0, final: 0)
@@ -202,10 +210,10 @@ public final class Predictor {
         while start < data.count {
             let rows = min(batch, data.count - start)
             load(data, start: start, rows: rows)
-            let zs = forward(stable, rows: rows, pp0: pp0, pp1: pp1)
+            let zs = forward(stable, rows: rows, buffers)
             Kernels.softmax(zs, rows: rows, cols: c, sat: &saturations)
             keep.base.update(from: zs.base, count: rows * c)
-            let ze = forward(errorAware, rows: rows, pp0: pp0, pp1: pp1)
+            let ze = forward(errorAware, rows: rows, buffers)
             Kernels.softmax(ze, rows: rows, cols: c, sat: &saturations)
             for r in 0..<rows {
                 let ps = keep.slice(r * c, c), pe = ze.slice(r * c, c)

@@ -1,3 +1,5 @@
+import CFixed
+
 /// Multiply-accumulates per phase, counted as the kernels are called
 /// (rows x n_in x n_out per dense call).
 public struct MACCounts: Equatable {
@@ -72,12 +74,19 @@ public final class Trainer {
 
     let L: Int
     let n: [Int]
+    let net: NetworkShape
+    /// The current stage's auxiliary head: a dense layer from the channels of s_T to the classes.
+    var headLayer: Layer
     let batch: Int
     let seg: Int
     // Per-layer views, index 1...L, L+1 = auxiliary head. Built once, rewritten per stage.
     var params: [Tensor]
     var velocity: [Tensor]
     var acts: [Tensor]
+    /// Max pooling's argmax indices of layer l's output, where the gradient flows back through it.
+    var idx: [UnsafeMutablePointer<Int32>?]
+    /// The auxiliary head's input: s_T, or its global average pool when s_T is spatial.
+    var headInput: Tensor
     /// Scratch words of each layer's dense forward (index 1...L, L+1 = the auxiliary head), computed at init and per stage, not per step.
     var forwardScratch: [Int] = []
     var input: Tensor
@@ -123,6 +132,9 @@ public final class Trainer {
         self.options = options
         L = model.shape.layerCount
         n = model.shape.widths
+        net = model.shape
+        let flat = TensorShape(channels: n[L], height: 1, width: 1)
+        headLayer = Layer(kind: .dense, input: flat, pre: flat, output: flat, pool: .none, relu: false)
         batch = plan.batch
         seg = MemoryPlan.checkpointSegment(L)
         let empty = Tensor(base: model.image, count: 0)
@@ -130,6 +142,8 @@ public final class Trainer {
         velocity = [Tensor](repeating: empty, count: L + 2)
         provenance = [Tensor](repeating: empty, count: L + 2)
         acts = [Tensor](repeating: empty, count: L + 2)
+        idx = [UnsafeMutablePointer<Int32>?](repeating: nil, count: L + 2)
+        headInput = empty
         forwardScratch = MemoryPlan.forwardScratchWordsPerLayer(model.shape, batch, packed: plan.packedForward) + [0]
         input = arena.take(.input, batch * n[0])
         labels = arena.take(.input, batch).base
@@ -143,8 +157,11 @@ public final class Trainer {
     public func beginStage(_ i: Int) {
         if currentStage >= 0 { endStage() }
         stage = plan.stages[i]
-        forwardScratch[L + 1] = stage.hasAuxHead && plan.packedForward
-            ? Kernels.denseForwardScratchWords(rows: batch, nIn: n[stage.lastTrained], nOut: n[L]) : 0
+        let headIn = TensorShape(channels: MemoryPlan.auxHeadInput(net, lastTrained: stage.lastTrained).channels,
+                                 height: 1, width: 1)
+        let classes = TensorShape(channels: n[L], height: 1, width: 1)
+        headLayer = Layer(kind: .dense, input: headIn, pre: classes, output: classes, pool: .none, relu: false)
+        forwardScratch[L + 1] = stage.hasAuxHead ? headLayer.forwardScratchWords(batch: batch, packed: plan.packedForward) : 0
         currentStage = i
         stageMarks = (arena.mark(.weightsTrainable), arena.mark(.optimizer))
         arena.resetStagePeak()
@@ -155,7 +172,7 @@ public final class Trainer {
             params[l] = t
         }
         if stage.hasAuxHead {
-            let nIn = n[stage.lastTrained], nOut = n[L]
+            let nIn = headLayer.input.count, nOut = n[L]
             let t = arena.take(.weightsTrainable, nIn * nOut + nOut)
             t.fill(0)
             Model.heUniform(t.slice(0, nIn * nOut), fanIn: nIn, seed: options.seed ^ 0xA0C5_4EAD,
@@ -398,23 +415,26 @@ public final class Trainer {
         let phase = train ? 0 : 2
         acts[0] = input
 
-        // 1. Frozen layers 1...F: ping-pong, store nothing; a_F goes to the stored input of layer F+1.
+        // 1. Frozen layers 1...F: ping-pong (and one pre-pool buffer), store nothing;
+        //    s_F goes to the stored input of layer F+1.
         if F >= 1 {
-            let ppw = F >= 2 ? model.shape.maxWidth(1..<F) : 0
+            let ppw = F >= 2 ? net.maxWidth(1..<F) : 0
             let pp0 = arena.take(.activationsWorking, batch * ppw)
             let pp1 = arena.take(.activationsWorking, batch * ppw)
+            let zt = arena.take(.activationsWorking, batch * net.maxOver(1..<(F + 1)) { $0.poolTemporaryWords })
             var x = input
             for l in 1...F {
                 let out = l == F ? arena.take(.activationsStored, batch * n[l]) : (l % 2 == 1 ? pp0 : pp1)
-                forwardLayer(l, x, out, rows: rows, relu: true, phase: phase)
+                forwardLayer(l, x, out, rows: rows, phase: phase, z: zt, idx: nil)
                 x = out
             }
             acts[F] = x
             arena.release(.activationsWorking, to: workMark)
         }
 
-        // 2. Delta buffers (the logits land in d0) and the per-sample loss row.
-        var dw = model.shape.maxWidth((F + 1)..<(T + 1))
+        // 2. Delta buffers (the logits land in d0; d1 is the pre-pool buffer of the
+        //    trained forward) and the per-sample loss row.
+        var dw = net.maxOver((F + 1)..<(T + 1)) { $0.preWords }
         if head { dw = max(dw, n[L]) }
         let backwardLayers = (T - F) + (head ? 1 : 0)
         var d0 = arena.take(.activationsWorking, batch * dw)
@@ -423,14 +443,25 @@ public final class Trainer {
 
         // 3. Trained layers F+1...T, storing what backward needs.
         if stage.checkpointed {
-            forwardCheckpointed(rows: rows, logits: d0, phase: phase)
+            forwardCheckpointed(rows: rows, logits: d0, zt: d1, phase: phase)
         } else {
             for l in (F + 1)...T {
                 let out = (l == L) ? d0 : arena.take(.activationsStored, batch * n[l])
-                forwardLayer(l, acts[l - 1], out, rows: rows, relu: l < L, phase: phase)
+                idx[l] = l < T || head ? takeIndices(l) : nil
+                forwardLayer(l, acts[l - 1], out, rows: rows, phase: phase, z: d1, idx: idx[l])
                 acts[l] = out
             }
-            if head { forwardLayer(L + 1, acts[T], d0, rows: rows, relu: false, phase: phase) }
+            if head {
+                headInput = acts[T]
+                let o = net.layer(T).output
+                if !o.isFlat {
+                    headInput = arena.take(.activationsStored, batch * o.channels)
+                    Kernels.check(q16_global_avgpool_forward(headInput.base, acts[T].base, Int32(rows),
+                                                             Int32(o.channels), Int32(o.height), Int32(o.width)),
+                                  "global_avgpool_forward")
+                }
+                forwardLayer(L + 1, headInput, d0, rows: rows, phase: phase, z: d1, idx: nil)
+            }
         }
 
         // 4. Loss and its gradient (softmax - onehot), in place in d0.
@@ -445,8 +476,16 @@ public final class Trainer {
         if train {
             let lr = Trainer.rateQ32(options.learningRate / Double(rows))
             if head {
-                backwardLayer(L + 1, input: acts[T], delta: d0, below: d1, rows: rows, lr: lr, propagate: true)
-                swap(&d0, &d1)
+                backwardLayer(L + 1, input: headInput, delta: d0, below: d1, rows: rows, lr: lr, propagate: true)
+                let o = net.layer(T).output
+                if o.isFlat {
+                    (d0, d1) = intoLayer(T, d1, spare: d0, rows: rows)
+                } else {
+                    Kernels.check(q16_global_avgpool_backward(d0.base, d1.base, Int32(rows), Int32(o.channels),
+                                                              Int32(o.height), Int32(o.width)),
+                                  "global_avgpool_backward")
+                    (d0, d1) = intoLayer(T, d0, spare: d1, rows: rows)
+                }
             }
             if stage.checkpointed {
                 backwardCheckpointed(rows: rows, d0: &d0, d1: &d1, lr: lr)
@@ -454,7 +493,7 @@ public final class Trainer {
                 for l in stride(from: T, through: F + 1, by: -1) {
                     backwardLayer(l, input: acts[l - 1], delta: d0, below: d1, rows: rows, lr: lr,
                                   propagate: l > F + 1)
-                    swap(&d0, &d1)
+                    if l > F + 1 { (d0, d1) = intoLayer(l - 1, d1, spare: d0, rows: rows) }
                 }
             }
         }
@@ -463,13 +502,28 @@ public final class Trainer {
         return stats
     }
 
-    /// bp-checkpoint forward: segment boundaries a_s, a_2s, ... are stored;
-    /// each segment's inner activations go to one recompute buffer, which the
-    /// last segment keeps for the backward pass.
-    func forwardCheckpointed(rows: Int, logits: Tensor, phase: Int) {
+    /// Room in the stored activations for layer l's argmax indices (nil when it has none).
+    func takeIndices(_ l: Int) -> UnsafeMutablePointer<Int32>? {
+        let w = net.layer(l).indexWords
+        return w > 0 ? arena.take(.activationsStored, batch * w).base : nil
+    }
+
+    /// dL/ds_l in `g` to dL/dz_l (layer l's ReLU and pool backward); returns
+    /// (the view holding it, the free one) among `g` and `spare`.
+    func intoLayer(_ l: Int, _ g: Tensor, spare: Tensor, rows: Int) -> (Tensor, Tensor) {
+        let layer = net.layer(l)
+        _ = layer.outputBackward(g, act: acts[l], idx: idx[l], dz: spare, rows: rows)
+        return layer.hasPool ? (spare, g) : (g, spare)
+    }
+
+    /// bp-checkpoint forward: segment boundaries a_s, a_2s, ... are stored (with
+    /// their argmax indices); each segment's inner activations go to one
+    /// recompute buffer, which the last segment keeps for the backward pass.
+    func forwardCheckpointed(rows: Int, logits: Tensor, zt: Tensor, phase: Int) {
         var j = seg
         while j <= L - 1 {
             acts[j] = arena.take(.activationsStored, batch * n[j])
+            idx[j] = takeIndices(j)
             j += seg
         }
         var lo = 1
@@ -479,11 +533,12 @@ public final class Trainer {
             for l in lo...hi {
                 if l == hi {
                     let out = l == L ? logits : acts[l]
-                    forwardLayer(l, acts[l - 1], out, rows: rows, relu: l < L, phase: phase)
+                    forwardLayer(l, acts[l - 1], out, rows: rows, phase: phase, z: zt, idx: l == L ? nil : idx[l])
                     if l == L { acts[l] = out }
                 } else {
                     acts[l] = arena.take(.activationsStored, batch * n[l])
-                    forwardLayer(l, acts[l - 1], acts[l], rows: rows, relu: true, phase: phase)
+                    idx[l] = takeIndices(l)
+                    forwardLayer(l, acts[l - 1], acts[l], rows: rows, phase: phase, z: zt, idx: idx[l])
                 }
             }
             if hi < L { arena.release(.activationsStored, to: innerMark) } else { lastInnerMark = innerMark }
@@ -502,29 +557,33 @@ public final class Trainer {
                 if hi > lo {
                     for l in lo..<hi {
                         acts[l] = arena.take(.activationsStored, batch * n[l])
-                        forwardLayer(l, acts[l - 1], acts[l], rows: rows, relu: true, phase: 1)
+                        idx[l] = takeIndices(l)
+                        forwardLayer(l, acts[l - 1], acts[l], rows: rows, phase: 1, z: d1, idx: idx[l])
                     }
                 }
             }
             for l in stride(from: hi, through: lo, by: -1) {
                 backwardLayer(l, input: acts[l - 1], delta: d0, below: d1, rows: rows, lr: lr, propagate: l > 1)
-                swap(&d0, &d1)
+                if l > 1 { (d0, d1) = intoLayer(l - 1, d1, spare: d0, rows: rows) }
             }
             arena.release(.activationsStored, to: innerMark)
         }
     }
 
-    /// out = relu?(x W_l^T + b_l). phase 0 = forward, 1 = recompute, 2 = evaluation (MAC counters).
-    func forwardLayer(_ l: Int, _ x: Tensor, _ out: Tensor, rows: Int, relu: Bool, phase: Int) {
-        let (nIn, nOut) = dims(l)
-        let p = params[l]
+    /// Layer l (1...L), or L+1: the current stage's auxiliary head.
+    func layerAt(_ l: Int) -> Layer { l == L + 1 ? headLayer : net.layer(l) }
+
+    /// s_l = layer l applied to `x`; `z` is the pre-pool buffer (used only when the
+    /// layer pools). phase 0 = forward, 1 = recompute, 2 = evaluation (MAC counters).
+    func forwardLayer(_ l: Int, _ x: Tensor, _ out: Tensor, rows: Int, phase: Int, z: Tensor,
+                      idx: UnsafeMutablePointer<Int32>?) {
+        let layer = layerAt(l)
         let mark = arena.mark(.scratch)
         let scratch = arena.take(.scratch, forwardScratch[l])
-        Kernels.denseForward(out, x, p.slice(0, nIn * nOut), p.slice(nIn * nOut, nOut), scratch: scratch,
-                             rows: rows, nIn: nIn, nOut: nOut, sat: &saturations)
+        layer.forward(out: out, z: z, x: x, params: params[l], scratch: scratch, idx: idx, rows: rows,
+                      sat: &saturations)
         arena.release(.scratch, to: mark)
-        if relu { Kernels.relu(out, count: rows * nOut) }
-        let m = UInt64(rows * nIn * nOut)
+        let m = UInt64(rows * layer.macsPerSample)
         switch phase {
         case 0: macs.forward += m
         case 1: macs.recompute += m
@@ -532,68 +591,65 @@ public final class Trainer {
         }
     }
 
-    /// delta_{l-1} = (delta_l W_l) * relu'(a_{l-1}) into `below` (if `propagate`),
-    /// then W_l, b_l updated from delta_l and a_{l-1}.
+    /// dL/ds_{l-1} = transposed layer l applied to delta_l into `below` (if
+    /// `propagate`), then W_l, b_l updated from delta_l and the input `a`.
     func backwardLayer(_ l: Int, input a: Tensor, delta: Tensor, below: Tensor, rows: Int,
                        lr: UInt32, propagate: Bool) {
-        let (nIn, nOut) = dims(l)
+        let layer = layerAt(l)
         let p = params[l]
-        let w = p.slice(0, nIn * nOut), b = p.slice(nIn * nOut, nOut)
+        let m = UInt64(rows * layer.macsPerSample)
         if propagate {
-            Kernels.denseBackwardInput(below, delta, w, rows: rows, nIn: nIn, nOut: nOut, sat: &saturations)
-            Kernels.reluBackward(below, a, count: rows * nIn)
-            macs.backward += UInt64(rows * nIn * nOut)
+            let mark = arena.mark(.scratch)
+            let scratch = arena.take(.scratch, layer.backwardDataScratchWords)
+            layer.backwardData(dx: below, dy: delta, params: p, scratch: scratch, rows: rows, sat: &saturations)
+            arena.release(.scratch, to: mark)
+            macs.backward += m
         }
         if let (gradRate, pullRate) = calibrating {
             // IVC: W <- W - SR(c_g * sum_b grad) - SR(c_p (W - W_prov)), both from the
             // pre-update W (the pull runs first; the gradient does not depend on W).
             Kernels.pull(p, toward: provenance[l], rate: pullRate, seed: options.seed ^ 0x1FC,
                          counter: randomCounter, sat: &saturations)
-            fusedSGD(w, b, delta: delta, input: a, lr: gradRate, rows: rows, nIn: nIn, nOut: nOut)
-            macs.update += UInt64(rows * nIn * nOut)
+            fusedSGD(layer, p, delta: delta, input: a, lr: gradRate, rows: rows)
+            macs.update += m
             return
         }
         switch plan.optimizer {
         case .sgd:
-            fusedSGD(w, b, delta: delta, input: a, lr: lr, rows: rows, nIn: nIn, nOut: nOut)
+            fusedSGD(layer, p, delta: delta, input: a, lr: lr, rows: rows)
         case .momentum(let mu):
-            let mark = arena.mark(.gradients)
+            let gmark = arena.mark(.gradients)
             let g = arena.take(.gradients, p.count)
-            Kernels.weightGradient(g.slice(0, nIn * nOut), delta, a, rows: rows, nIn: nIn, nOut: nOut,
-                                   sat: &saturations)
-            Kernels.biasGradient(g.slice(nIn * nOut, nOut), delta, rows: rows, nOut: nOut, sat: &saturations)
+            let mark = arena.mark(.scratch)
+            let scratch = arena.takeScratch64(layer.updateScratchBytes(fused: false) / 8)
+            layer.gradient(g, scratch: scratch, dy: delta, x: a, rows: rows, sat: &saturations)
+            arena.release(.scratch, to: mark)
             Kernels.momentumUpdate(p, velocity[l], g, mu: Trainer.rateQ32(mu), lr: lr,
                                    seed: options.seed, counter: randomCounter, sat: &saturations)
-            arena.release(.gradients, to: mark)
+            arena.release(.gradients, to: gmark)
             randomCounter &+= UInt64(2 * p.count)
         case .riemannian(let alpha, let rho, let phi):
             let mark = arena.mark(.scratch)
-            let scratch = arena.takeScratch64(nIn)
-            Kernels.riemannianUpdate(w, b, phi: phi == .gradSquared ? velocity[l] : nil, scratch: scratch,
-                                     dy: delta, x: a, lr: lr, gscale: Trainer.rateQ32(1 / Double(rows)),
-                                     alpha: Trainer.q16(alpha), rho: Trainer.rateQ32(rho),
-                                     weightMagnitude: phi == .weightMagnitude, rows: rows, nIn: nIn, nOut: nOut,
-                                     seed: options.seed, counter: randomCounter, sat: &saturations)
+            let scratch = arena.takeScratch64(layer.updateScratchBytes(fused: true) / 8)
+            layer.riemannian(p, phi: phi == .gradSquared ? velocity[l] : nil, scratch: scratch, dy: delta, x: a,
+                             lr: lr, gscale: Trainer.rateQ32(1 / Double(rows)), alpha: Trainer.q16(alpha),
+                             rho: Trainer.rateQ32(rho), weightMagnitude: phi == .weightMagnitude, rows: rows,
+                             seed: options.seed, counter: randomCounter, sat: &saturations)
             arena.release(.scratch, to: mark)
             randomCounter &+= UInt64(p.count)
         }
-        macs.update += UInt64(rows * nIn * nOut)
+        macs.update += m
     }
 
-    /// W -= SR(lr sum_b delta^T a), b -= SR(lr sum_b delta): the fused SGD step,
-    /// its exact int64 gradient row in scratch.
-    func fusedSGD(_ w: Tensor, _ b: Tensor, delta: Tensor, input a: Tensor, lr: UInt32, rows: Int, nIn: Int, nOut: Int) {
+    /// W -= SR(lr sum_b grad), b likewise: the fused SGD step, its exact int64
+    /// gradient sums in scratch.
+    func fusedSGD(_ layer: Layer, _ p: Tensor, delta: Tensor, input a: Tensor, lr: UInt32, rows: Int) {
         let mark = arena.mark(.scratch)
-        let scratch = arena.takeScratch64(nIn)
-        Kernels.fusedUpdate(w, b, scratch: scratch, dy: delta, x: a, lr: lr, rows: rows, nIn: nIn,
-                            nOut: nOut, seed: options.seed, counter: randomCounter, sat: &saturations)
+        let scratch = arena.takeScratch64(layer.updateScratchBytes(fused: true) / 8)
+        layer.fusedSGD(p, scratch: scratch, dy: delta, x: a, lr: lr, rows: rows, seed: options.seed,
+                       counter: randomCounter, sat: &saturations)
         arena.release(.scratch, to: mark)
-        randomCounter &+= UInt64(w.count + b.count)
-    }
-
-    /// (n_in, n_out) of layer l; l = L+1 is the auxiliary head n_T -> n_L.
-    func dims(_ l: Int) -> (Int, Int) {
-        l == L + 1 ? (n[stage.lastTrained], n[L]) : (n[l - 1], n[l])
+        randomCounter &+= UInt64(p.count)
     }
 
     /// Sum over rows of the predictive entropy -sum_j p_j ln p_j (Q16.16), from
