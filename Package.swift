@@ -38,6 +38,7 @@ let package = Package(
         .testTarget(name: "CFixedTests", dependencies: ["CFixed"], path: "Tests/CFixedTests"),
         .testTarget(name: "PDMMEngineTests", dependencies: ["PDMMEngine", "PDMMHost", "CFixed", "CMallocCounter"],
                     path: "Tests/PDMMEngineTests"),
-        .testTarget(name: "PDMMToolTests", dependencies: ["PDMMHost", "PDMMEngine"], path: "Tests/PDMMToolTests"),
+        .testTarget(name: "PDMMToolTests", dependencies: ["PDMMHost", "PDMMEngine"], path: "Tests/PDMMToolTests",
+                    exclude: ["Fixtures"]),
     ]
 )

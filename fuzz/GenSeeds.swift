@@ -55,23 +55,23 @@ struct GenSeeds {
         func params(_ w: [Int]) -> Int { (1..<w.count).reduce(0) { $0 + w[$1 - 1] * w[$1] + w[$1] } }
         var valid: [(String, Checkpoint)] = []
         let w1 = [2, 2]
-        valid.append(("bp_sgd", Checkpoint(widths: w1, mode: .bp, optimizer: .sgd, batch: 1, learningRate: 0.05,
+        valid.append(("bp_sgd", try Checkpoint(widths: w1, mode: .bp, optimizer: .sgd, batch: 1, learningRate: 0.05,
                                             seed: 1, stepCount: 0, randomCounter: 0, stage: 0, epochsDone: 0,
                                             scaling: nil, model: words(params(w1), 1), trainable: words(params(w1), 2),
                                             optimizerState: [])))
         let w2 = [3, 4, 2]
-        valid.append(("local_momentum_scaled", Checkpoint(
+        valid.append(("local_momentum_scaled", try Checkpoint(
             widths: w2, mode: .local(k: 1), optimizer: .momentum(mu: 0.9), batch: 4, learningRate: 0.01,
             seed: 42, stepCount: 7, randomCounter: 99, stage: 0, epochsDone: 3,
             scaling: FeatureScaling(mean: [1, -2, 3], inverseStd: [65536, 32768, 131072]),
             model: words(params(w2), 3), trainable: words(10, 4), optimizerState: words(10, 5))))
         let w3 = [2, 3, 3, 2]
-        valid.append(("blockwise_riemannian", Checkpoint(
+        valid.append(("blockwise_riemannian", try Checkpoint(
             widths: w3, mode: .blockwise(k: 2), optimizer: .riemannian(alpha: 1.5, rho: 0.99, phi: .gradSquared),
             batch: 2, learningRate: 0.1, seed: 0xDEAD_BEEF, stepCount: 12, randomCounter: 1 << 40, stage: 1,
             epochsDone: 2, scaling: nil, model: words(params(w3), 6), trainable: words(11, 7),
             optimizerState: words(11, 8))))
-        valid.append(("bpcheckpoint_riemannian_w", Checkpoint(
+        valid.append(("bpcheckpoint_riemannian_w", try Checkpoint(
             widths: w3, mode: .bpCheckpoint, optimizer: .riemannian(alpha: 0.5, rho: 0, phi: .weightMagnitude),
             batch: 1 << 20, learningRate: 0.5, seed: UInt64.max, stepCount: UInt64.max, randomCounter: 0,
             stage: 0, epochsDone: 0, scaling: FeatureScaling(mean: [0, 0], inverseStd: [1, 1]),
@@ -92,6 +92,24 @@ struct GenSeeds {
             t.beginStage(0)
             _ = try t.trainEpoch(d, epoch: 0)
             valid.append(("trainer_blockwise_momentum", t.checkpoint(epochsDone: 1)))
+        }
+        // ... and a CNN's (bp-checkpoint, Riemannian, 1 epoch): the network text with conv and pooling.
+        do {
+            let shape = try NetworkShape(spec: NetworkSpec.parse("2x4x4: conv 3 3x3 same, relu, maxpool 2x2, flatten, dense 3"))
+            let model = Model(shape: shape, seed: 5)
+            let t = try Trainer(model: model, batch: 3, mode: .bpCheckpoint,
+                                optimizer: .riemannian(alpha: 1, rho: 0.9, phi: .gradSquared),
+                                options: TrainingOptions(learningRate: 0.05, seed: 4), budget: 1 << 20)
+            var f: [Int32] = [], l: [Int32] = []
+            for i in 0..<9 {
+                for j in 0..<32 { f.append(Int32((i * 5 + j * 11) % 13 - 6) << 14) }
+                l.append(Int32(i % 3))
+            }
+            let d = try Dataset(featureCount: 32, classes: 3, features: f, labels: l)
+            model.scaling = d.scalingStatistics(channels: 2)
+            t.beginStage(0)
+            _ = try t.trainEpoch(d, epoch: 0)
+            valid.append(("trainer_cnn_riemannian", t.checkpoint(epochsDone: 1)))
         }
         for (name, c) in valid {
             let b = c.encode()

@@ -26,9 +26,11 @@ public enum CheckpointError: Error, Equatable {
 /// continue so that the final weights are bit-identical to an uninterrupted run.
 public struct Checkpoint: Equatable {
     public static let magic: [UInt8] = Array("PDMMCKPT".utf8)
-    public static let version = 1
+    /// 2: the network text (layer graph); 1: dense widths (still read).
+    public static let version = 2
 
-    public var widths: [Int]
+    /// The layer graph (a version-1 file's widths read as their dense ReLU stack).
+    public var network: NetworkSpec
     public var mode: TrainingMode
     public var optimizer: OptimizerKind
     public var batch: Int
@@ -46,10 +48,10 @@ public struct Checkpoint: Equatable {
     public var trainable: [Int32]
     public var optimizerState: [Int32]
 
-    public init(widths: [Int], mode: TrainingMode, optimizer: OptimizerKind, batch: Int, learningRate: Double,
+    public init(network: NetworkSpec, mode: TrainingMode, optimizer: OptimizerKind, batch: Int, learningRate: Double,
                 seed: UInt64, stepCount: UInt64, randomCounter: UInt64, stage: Int, epochsDone: Int,
                 scaling: FeatureScaling?, model: [Int32], trainable: [Int32], optimizerState: [Int32]) {
-        self.widths = widths
+        self.network = network
         self.mode = mode
         self.optimizer = optimizer
         self.batch = batch
@@ -65,21 +67,35 @@ public struct Checkpoint: Equatable {
         self.optimizerState = optimizerState
     }
 
+    /// A checkpoint of the dense ReLU stack over `widths`.
+    public init(widths: [Int], mode: TrainingMode, optimizer: OptimizerKind, batch: Int, learningRate: Double,
+                seed: UInt64, stepCount: UInt64, randomCounter: UInt64, stage: Int, epochsDone: Int,
+                scaling: FeatureScaling?, model: [Int32], trainable: [Int32], optimizerState: [Int32]) throws(CheckpointError) {
+        let spec: NetworkSpec
+        do { spec = try NetworkSpec.denseStack(widths: widths) } catch { throw .absurd(error.message) }
+        self.init(network: spec, mode: mode, optimizer: optimizer, batch: batch, learningRate: learningRate, seed: seed,
+                  stepCount: stepCount, randomCounter: randomCounter, stage: stage, epochsDone: epochsDone,
+                  scaling: scaling, model: model, trainable: trainable, optimizerState: optimizerState)
+    }
+
     /// The byte layout (all little-endian), documented in the README:
-    /// magic "PDMMCKPT" | u32 version | u32 fraction bits (16) | u32 L | (L+1) x u32 widths |
+    /// magic "PDMMCKPT" | u32 version (2) | u32 fraction bits (16) | u32 n | n bytes: the network
+    /// text, UTF-8 (`NetworkSpec.description`, e.g. "1x8x8: conv 4 3x3 same, relu, ..., dense 10") |
     /// u32 mode (0 bp, 1 bp-checkpoint, 2 local, 3 blockwise) | u32 k |
     /// u32 optimizer (0 sgd, 1 momentum, 2 riemannian) | u32 phi (0 g^2, 1 |w|) | f64 mu-or-alpha | f64 rho |
     /// u32 batch | f64 learning rate | u64 seed | u64 step | u64 random counter | u32 stage | u32 epochs done |
     /// u32 scaling words n (0 = none) | n x i32 mean | n x i32 1/std |
     /// u32 model words | words | u32 trainable words | words | u32 optimizer words | words | u32 CRC-32 (IEEE)
-    /// of every preceding byte.
+    /// of every preceding byte. Version 1 had u32 L | (L+1) x u32 widths in place of the
+    /// network text (a dense ReLU stack); it is still read.
     public func encode() -> [UInt8] {
         var w = ByteWriter()
         w.bytes.append(contentsOf: Checkpoint.magic)
         w.u32(UInt32(Checkpoint.version))
         w.u32(16)
-        w.u32(UInt32(widths.count - 1))
-        for x in widths { w.u32(UInt32(x)) }
+        let text = Array(network.description.utf8)
+        w.u32(UInt32(text.count))
+        w.bytes.append(contentsOf: text)
         switch mode {
         case .bp: w.u32(0); w.u32(0)
         case .bpCheckpoint: w.u32(1); w.u32(0)
@@ -129,15 +145,10 @@ public struct Checkpoint: Equatable {
             | UInt32(b[b.count - 1]) << 24
         let computed = CRC32.checksum(b, count: b.count - 4)
         if stored != computed { throw .crcMismatch(stored: stored, computed: computed) }
-        let L = Int(try r.u32())
-        if L < 1 || L > 4096 { throw .absurd("layer count \(L)") }
-        try r.need(4 * (L + 1))
-        var widths: [Int] = []
-        for _ in 0...L {
-            let x = Int(try r.u32())
-            if x < 1 || x > 65535 { throw .absurd("width \(x)") }
-            widths.append(x)
-        }
+        let spec = version == 1 ? try readWidths(&r) : try readNetworkText(&r)
+        let shape: NetworkShape
+        do { shape = try NetworkShape(spec: spec) } catch { throw .absurd("network: \(error.message)") }
+        let L = shape.layerCount
         let modeCode = try r.u32(), k = Int(try r.u32())
         let mode: TrainingMode
         switch modeCode {
@@ -168,21 +179,44 @@ public struct Checkpoint: Equatable {
         let nScale = Int(try r.u32())
         var scaling: FeatureScaling? = nil
         if nScale > 0 {
-            if nScale != widths[0] { throw .absurd("scaling for \(nScale) features, network input \(widths[0])") }
+            if nScale != shape.inputWidth { throw .absurd("scaling for \(nScale) features, network input \(shape.inputWidth)") }
             let mean = try r.i32s(nScale), inv = try r.i32s(nScale)
             scaling = FeatureScaling(mean: mean, inverseStd: inv)
         }
-        var expected = 0
-        for l in 1...L { expected += widths[l - 1] * widths[l] + widths[l] }
+        let expected = shape.totalParameterCount
         let modelWords = Int(try r.u32())
-        if modelWords != expected { throw .absurd("\(modelWords) model words for widths needing \(expected)") }
+        if modelWords != expected { throw .absurd("\(modelWords) model words for a network needing \(expected)") }
         let model = try r.i32s(modelWords)
         let trainable = try r.i32s(Int(try r.u32()))
         let optState = try r.i32s(Int(try r.u32()))
         if r.pos != r.end { throw .absurd("\(r.end - r.pos) unexpected bytes before the CRC") }
-        return Checkpoint(widths: widths, mode: mode, optimizer: opt, batch: batch, learningRate: lr, seed: seed,
+        return Checkpoint(network: spec, mode: mode, optimizer: opt, batch: batch, learningRate: lr, seed: seed,
                           stepCount: step, randomCounter: counter, stage: stage, epochsDone: epochs, scaling: scaling,
                           model: model, trainable: trainable, optimizerState: optState)
+    }
+
+    /// Version 1's network: u32 L | (L+1) x u32 widths, a dense ReLU stack.
+    static func readWidths(_ r: inout ByteReader) throws(CheckpointError) -> NetworkSpec {
+        let L = Int(try r.u32())
+        if L < 1 || L > 4096 { throw .absurd("layer count \(L)") }
+        try r.need(4 * (L + 1))
+        var widths: [Int] = []
+        for _ in 0...L {
+            let x = Int(try r.u32())
+            if x < 1 || x > 65535 { throw .absurd("width \(x)") }
+            widths.append(x)
+        }
+        do { return try NetworkSpec.denseStack(widths: widths) } catch { throw .absurd(error.message) }
+    }
+
+    /// Version 2's network: u32 n | n bytes of network text.
+    static func readNetworkText(_ r: inout ByteReader) throws(CheckpointError) -> NetworkSpec {
+        let n = Int(try r.u32())
+        if n < 1 || n > 65536 { throw .absurd("network text of \(n) bytes") }
+        try r.need(n)
+        let text = String(decoding: r.bytes[r.pos..<(r.pos + n)], as: UTF8.self)
+        r.pos += n
+        do { return try NetworkSpec.parse(text) } catch { throw .absurd("network text: \(error.message)") }
     }
 }
 

@@ -94,24 +94,43 @@ public final class Dataset {
         return (subset(Array(idx[0..<nTrain])), subset(Array(idx[nTrain..<count])))
     }
 
-    /// Per-feature mean and 1/std over this data set (population std;
-    /// features with std below 2^-8 keep scale 1), in integer Q16.16 arithmetic.
-    public func scalingStatistics() -> FeatureScaling {
+    /// Mean and 1/std over this data set (population std; groups with std below
+    /// 2^-8 keep scale 1), in integer Q16.16 arithmetic, per group of features:
+    /// with `channels` = the feature count (the default) every feature is its
+    /// own group; with the input's channel count C (images and series, features
+    /// in channel-major order) each channel's H x W positions share one mean and
+    /// scale (stored per feature, so the model and checkpoint keep one pair per
+    /// feature either way).
+    ///
+    /// ```swift
+    /// let perPixel = train.scalingStatistics()
+    /// let perChannel = train.scalingStatistics(channels: 1)   // one mean and scale for all 64 pixels
+    /// ```
+    public func scalingStatistics(channels: Int? = nil) -> FeatureScaling {
+        let groups = channels ?? featureCount
+        precondition(groups >= 1 && featureCount % groups == 0, "scalingStatistics: channels must divide the feature count")
+        let positions = featureCount / groups
         var mean = [Int32](repeating: 0, count: featureCount)
         var inv = [Int32](repeating: 1 << 16, count: featureCount)
-        for j in 0..<featureCount {
+        let n = Int64(count) * Int64(positions)
+        for g in 0..<groups {
+            let cols = (g * positions)..<((g + 1) * positions)
             var s: Int64 = 0
-            for i in 0..<count { s += Int64(features[i * featureCount + j]) }
-            let m = Int32(clamping: Rounding.divNearest(s, Int64(count)))
+            for i in 0..<count { for j in cols { s += Int64(features[i * featureCount + j]) } }
+            let m = Int32(clamping: Rounding.divNearest(s, n))
             var v: Int64 = 0
             for i in 0..<count {
-                let d = Int32(clamping: Int64(features[i * featureCount + j]) - Int64(m))
-                v += Int64(Kernels.mul(d, d))
+                for j in cols {
+                    let d = Int32(clamping: Int64(features[i * featureCount + j]) - Int64(m))
+                    v += Int64(Kernels.mul(d, d))
+                }
             }
-            let variance = Int32(clamping: Rounding.divNearest(v, Int64(count)))
+            let variance = Int32(clamping: Rounding.divNearest(v, n))
             let sd = Kernels.sqrt(variance)
-            mean[j] = m
-            if sd >= 256 { inv[j] = Kernels.div(1 << 16, sd) }
+            for j in cols {
+                mean[j] = m
+                if sd >= 256 { inv[j] = Kernels.div(1 << 16, sd) }
+            }
         }
         return FeatureScaling(mean: mean, inverseStd: inv)
     }

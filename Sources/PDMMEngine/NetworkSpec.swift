@@ -120,6 +120,22 @@ public struct NetworkSpec: Equatable, Sendable {
         return try NetworkSpec(input: TensorShape(channels: widths[0], height: 1, width: 1), layers: layers)
     }
 
+    /// The first place `other` differs from this spec, in words, naming this spec
+    /// `mine` and the other `theirs` ("layer 3: --net has conv 16 3x3 same, the
+    /// checkpoint has conv 8 3x3 same"), or nil when they are equal.
+    public func firstDifference(from other: NetworkSpec, mine: String, theirs: String) -> String? {
+        if input != other.input {
+            return "input: \(mine) has \(input.description), \(theirs) has \(other.input.description)"
+        }
+        for i in 0..<min(layers.count, other.layers.count) where layers[i] != other.layers[i] {
+            return "layer \(i + 1): \(mine) has \(layers[i].description), \(theirs) has \(other.layers[i].description)"
+        }
+        if layers.count != other.layers.count {
+            return "\(mine) has \(layers.count) layers, \(theirs) has \(other.layers.count)"
+        }
+        return nil
+    }
+
     /// The text form (parses back to an equal spec).
     public var description: String {
         var s = input.description + ":"

@@ -225,7 +225,7 @@ public final class Trainer {
     /// The complete state of this run after `epochsDone` epochs of the current stage.
     public func checkpoint(epochsDone: Int) -> Checkpoint {
         syncModel()
-        return Checkpoint(widths: n, mode: plan.mode, optimizer: plan.optimizer, batch: batch,
+        return Checkpoint(network: net.spec, mode: plan.mode, optimizer: plan.optimizer, batch: batch,
                           learningRate: options.learningRate, seed: options.seed, stepCount: UInt64(stepCount),
                           randomCounter: randomCounter, stage: currentStage, epochsDone: epochsDone,
                           scaling: model.scaling, model: Array(UnsafeBufferPointer(start: model.image, count: model.parameterCount)),
@@ -235,7 +235,10 @@ public final class Trainer {
     /// Restores a checkpoint of the same configuration: begins its stage and
     /// overwrites the model image, trainable weights, optimizer state and counters.
     public func restore(_ c: Checkpoint) throws(CheckpointError) {
-        if c.widths != n || c.mode != plan.mode || c.optimizer != plan.optimizer || c.batch != batch
+        if let d = c.network.firstDifference(from: net.spec, mine: "the checkpoint", theirs: "this run") {
+            throw .mismatch("the checkpoint's network differs from this run's: \(d)")
+        }
+        if c.mode != plan.mode || c.optimizer != plan.optimizer || c.batch != batch
             || c.learningRate != options.learningRate || c.seed != options.seed {
             throw .mismatch("checkpoint configuration differs from this run's")
         }

@@ -4,6 +4,8 @@ import PDMMEngine
 /// Everything that defines a training run on the host.
 public struct RunConfig {
     public var widths: [Int] = [64, 128, 128, 128, 10]
+    /// The network (from `--net`, `--layers`, `--input-shape`); nil = the dense stack over `widths`.
+    public var network: NetworkShape?
     public var batch = 32
     public var mode: TrainingMode = .bp
     public var optimizer: OptimizerKind = .sgd
@@ -35,10 +37,11 @@ public struct RunResult {
 public typealias Progress = (Int, Int, PassStats, PassStats, Double, Trainer) -> Void
 
 /// Splits and scales a data set the way every run does: seeded 80/20 split,
-/// feature scaling statistics from the training split only.
-public func prepareSplit(_ data: Dataset, seed: UInt64) -> (train: Dataset, test: Dataset, scaling: FeatureScaling) {
+/// feature scaling statistics from the training split only, per feature or, with
+/// `channels` (`NetworkOptions.scalingChannels`), per input channel.
+public func prepareSplit(_ data: Dataset, seed: UInt64, channels: Int? = nil) -> (train: Dataset, test: Dataset, scaling: FeatureScaling) {
     let (rawTrain, rawTest) = data.split(trainPercent: 80, seed: seed)
-    let scaling = rawTrain.scalingStatistics()
+    let scaling = rawTrain.scalingStatistics(channels: channels)
     return (rawTrain.scaled(by: scaling), rawTest.scaled(by: scaling), scaling)
 }
 
@@ -47,7 +50,7 @@ public func runTraining(_ cfg: RunConfig, train: Dataset, test: Dataset, scaling
                         model existing: Model? = nil, resume: Checkpoint? = nil,
                         afterEpoch: ((Trainer, Int, Int) throws -> Void)? = nil,
                         progress: Progress? = nil) throws -> (RunResult, Model) {
-    let shape = try NetworkShape(widths: cfg.widths)
+    let shape = try cfg.network ?? NetworkShape(widths: cfg.widths)
     let model = existing ?? Model(shape: shape, seed: cfg.seed)
     model.scaling = scaling
     let plan = try MemoryPlan(shape: shape, batch: cfg.batch, mode: cfg.mode, optimizer: cfg.optimizer)

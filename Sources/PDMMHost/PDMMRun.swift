@@ -24,8 +24,7 @@ public struct PDMMResult {
     public var idealFromFlags: Bool
 }
 
-public func runPDMM(_ cfg: PDMMConfig, widths: [Int], train: Dataset, test: Dataset) throws -> PDMMResult {
-    let shape = try NetworkShape(widths: widths)
+public func runPDMM(_ cfg: PDMMConfig, shape: NetworkShape, train: Dataset, test: Dataset) throws -> PDMMResult {
     let p = try PDMMPipeline(shape: shape, config: cfg, train: train)
     var secs: [Double] = []
     func timed(_ body: () throws -> Void) rethrows {

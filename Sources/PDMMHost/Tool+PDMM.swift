@@ -31,19 +31,18 @@ extension Tool {
 
     /// `pdmm compare`: the PDMM pipeline beside bp and bp-checkpoint trained for the same epochs.
     func compare(_ argv: [String]) throws -> Int32 {
-        let a = try Arguments(argv, valued: Tool.pdmmFlags.union(["data", "layers", "k", "epochs", "batch", "optimizer",
+        let a = try Arguments(argv, valued: Tool.pdmmFlags.union(["data", "layers", "net", "input-shape", "k", "epochs", "batch", "optimizer",
                                                                   "momentum", "lr", "seed", "label-column",
                                                                   "verified-column"]),
                               switches: ["ideal-bp"])
         var cfg = try runConfig(a)
         let data = try loadData(a)
-        if a.string("layers") == nil {
-            cfg.widths = [data.featureCount] + Array(cfg.widths.dropFirst().dropLast()) + [data.classes]
-        }
-        let (train, test, _) = prepareSplit(data, seed: cfg.seed)
+        let shape = try network(a, data)
+        cfg.network = shape
+        let (train, test, _) = prepareSplit(data, seed: cfg.seed, channels: NetworkOptions.scalingChannels(shape))
         let p = try pdmmConfig(a, cfg)
-        try p.validate(layers: cfg.widths.count - 1)
-        var s = "# PDMM vs backprop: \(a.string("data") ?? "built-in digits"), layers \(NetworkShapeText(cfg.widths)), "
+        try p.validate(layers: shape.layerCount)
+        var s = "# PDMM vs backprop: \(a.string("data") ?? "built-in digits"), layers \(shape.description), "
         s += "batch \(cfg.batch), \(cfg.epochs) epochs, lr \(cfg.learningRate), seed \(cfg.seed), seeded 80/20 split (\(train.count)/\(test.count))\n\n"
         s += "| run | test accuracy | peak writable planned B | measured B | read-only B | training MACs | wall s |\n|---|---:|---:|---:|---:|---:|---:|\n"
         for mode in [TrainingMode.bp, .bpCheckpoint] {
@@ -54,7 +53,7 @@ extension Tool {
             s += "| \(mode.name) | \(String(format: "%.2f%%", 100 * r.testAccuracy)) | \(r.plan.peakWritable) | \(r.measured.writable) | "
             s += "\(r.measured.weightsFrozen) | \(r.macs.total) | \(String(format: "%.2f", r.seconds)) |\n"
         }
-        let r = try runPDMM(p, widths: cfg.widths, train: train, test: test)
+        let r = try runPDMM(p, shape: shape, train: train, test: test)
         let macs = r.phases.reduce(UInt64(0)) { $0 + $1.macs.total + ($1.name.hasPrefix("information") ? $1.macs.evaluation : 0) }
         for (name, acc) in [("pdmm stable head", r.stableAccuracy), ("pdmm error-aware", r.errorAwareAccuracy),
                             ("pdmm A_final", r.finalAccuracy)] {

@@ -153,6 +153,14 @@ public final class Tool {
         return c
     }
 
+    /// The run's network from `--net`, `--input-shape` and `--layers` over `data`
+    /// (`NetworkOptions.shape`, the rule the board program uses too).
+    func network(_ a: Arguments, _ data: Dataset) throws -> NetworkShape {
+        try NetworkOptions.shape(net: a.string("net"), inputShape: a.string("input-shape"),
+                                 layers: a.string("layers") == nil ? nil : try a.intList("layers", default: []),
+                                 defaultWidths: RunConfig().widths, features: data.featureCount, classes: data.classes)
+    }
+
     func parseOptimizer(_ a: Arguments) throws -> OptimizerKind {
         let name = a.string("optimizer") ?? "sgd", phi = a.string("phi") ?? "grad2"
         guard let opt = OptimizerKind(name: name, momentum: try a.double("momentum", default: 0.9),
@@ -175,17 +183,20 @@ public final class Tool {
     // MARK: train
 
     func train(_ argv: [String]) throws -> Int32 {
-        let a = try Arguments(argv, valued: Tool.pdmmFlags.union(["data", "layers", "mode", "k", "epochs", "batch", "budget",
+        let a = try Arguments(argv, valued: Tool.pdmmFlags.union(["data", "layers", "net", "input-shape", "mode", "k", "epochs", "batch", "budget",
                                              "optimizer", "momentum", "lr", "seed", "label-column",
                                              "riemann-alpha", "riemann-rho", "phi", "save", "resume",
                                              "checkpoint-every", "stop-after", "verified-column"]), switches: ["ideal-bp"])
         let isPDMM = a.string("mode") == "pdmm"
         var cfg = try runConfig(a, skipMode: isPDMM)
         var resume: Checkpoint?
+        let data = try loadData(a)
+        var shape = try network(a, data)
         if let path = a.string("resume") {
             let c = try CheckpointFile.load(path)
-            try checkAgainstFlags(c, a)
-            cfg.widths = c.widths
+            let saved = try NetworkShape(spec: c.network)
+            try checkAgainstFlags(c, a, flagged: shape, saved: saved)
+            shape = saved
             cfg.mode = c.mode
             cfg.optimizer = c.optimizer
             cfg.batch = c.batch
@@ -193,11 +204,9 @@ public final class Tool {
             cfg.seed = c.seed
             resume = c
         }
-        let data = try loadData(a)
-        if a.string("layers") == nil && resume == nil {
-            cfg.widths = [data.featureCount] + Array(cfg.widths.dropFirst().dropLast()) + [data.classes]
-        }
-        let (train, test, scaling) = prepareSplit(data, seed: cfg.seed)
+        cfg.network = shape
+        cfg.widths = shape.widths
+        let (train, test, scaling) = prepareSplit(data, seed: cfg.seed, channels: NetworkOptions.scalingChannels(shape))
         if let c = resume, c.scaling != scaling {
             throw UsageError("resume: the data differs from the checkpoint's (feature statistics do not match)")
         }
@@ -210,7 +219,7 @@ public final class Tool {
         }
         if isPDMM {
             let p = try pdmmConfig(a, cfg)
-            let r = try runPDMM(p, widths: cfg.widths, train: train, test: test)
+            let r = try runPDMM(p, shape: shape, train: train, test: test)
             if let budget = cfg.budget, r.peakPlanned > budget {
                 throw UsageError("the PDMM pipeline's peak (\(r.peakPlanned) B) exceeds the budget (\(budget) B)")
             }
@@ -219,7 +228,7 @@ public final class Tool {
         }
         let sat = train.saturatedValues + test.saturatedValues
         if sat > 0 { err("pdmm: warning: \(sat) feature values saturated to the Q16.16 range after scaling") }
-        let totalEpochs = cfg.epochs * (try MemoryPlan(shape: NetworkShape(widths: cfg.widths), batch: cfg.batch,
+        let totalEpochs = cfg.epochs * (try MemoryPlan(shape: shape, batch: cfg.batch,
                                                        mode: cfg.mode, optimizer: cfg.optimizer).stages.count)
         var done = 0
         let (r, model) = try runTraining(cfg, train: train, test: test, scaling: scaling, resume: resume,
@@ -243,12 +252,15 @@ public final class Tool {
         return 0
     }
 
-    func checkAgainstFlags(_ c: Checkpoint, _ a: Arguments) throws {
-        if let l = a.string("layers") {
-            let w = try a.intList("layers", default: [])
-            if w != c.widths {
-                throw UsageError("resume: --layers \(l) disagrees with the checkpoint's \(NetworkShapeText(c.widths))")
-            }
+    /// `flagged`: the network of the flags (`network(a, data)`), compared when any
+    /// network flag was given; `saved`: the checkpoint's.
+    func checkAgainstFlags(_ c: Checkpoint, _ a: Arguments, flagged: NetworkShape, saved: NetworkShape) throws {
+        if a.string("net") != nil || a.string("input-shape") != nil,
+           let d = flagged.spec.firstDifference(from: c.network, mine: "--net", theirs: "the checkpoint") {
+            throw UsageError("resume: the network disagrees with the checkpoint's: \(d)")
+        }
+        if a.string("net") == nil, let l = a.string("layers"), flagged.spec != c.network {
+            throw UsageError("resume: --layers \(l) disagrees with the checkpoint's \(saved.description)")
         }
         if a.string("mode") != nil {
             let m = try parseMode(a.string("mode")!, k: try a.int("k", default: 1))
@@ -266,7 +278,7 @@ public final class Tool {
         let a = try Arguments(argv, valued: ["model", "data", "label-column", "batch"])
         guard let path = a.string("model") else { throw UsageError("eval needs --model FILE") }
         let c = try CheckpointFile.load(path)
-        let shape = try NetworkShape(widths: c.widths)
+        let shape = try NetworkShape(spec: c.network)
         let model = Model(shape: shape, seed: 0)
         for i in 0..<c.model.count { model[i] = c.model[i] }
         var data: Dataset
@@ -285,7 +297,7 @@ public final class Tool {
         let p = try Predictor(shape: shape, batch: try a.int("batch", default: 32, min: 1), dual: false,
                               perSampleCount: 0, budget: Int.max)
         let r = try p.evaluate(model, data)
-        out(String(format: "model %@ (%@, %@): accuracy %.2f%% on %@, mean loss %.4f", path, NetworkShapeText(c.widths),
+        out(String(format: "model %@ (%@, %@): accuracy %.2f%% on %@, mean loss %.4f", path, shape.description,
                    c.mode.name, 100 * Double(r.correct) / Double(r.samples), what,
                    Double(r.lossSum) / 65536 / Double(r.samples)))
         return 0

@@ -79,6 +79,47 @@ final class CheckpointAndDataTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path + ".tmp"))
     }
 
+    /// Version-1 files (dense widths in place of the network text), written by the
+    /// previous release, still load and resume.
+    func testVersionOneCheckpointsStillLoad() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        let c = try CheckpointFile.load(fixtures.appendingPathComponent("v1_trainer_blockwise_momentum.ckpt").path)
+        XCTAssertEqual(c.network, try NetworkSpec.parse("4: dense 5, relu, dense 3"))
+        XCTAssertEqual(c.mode, .blockwise(k: 1))
+        let t = try Trainer(model: Model(shape: try NetworkShape(spec: c.network), seed: 7), batch: 4, mode: .blockwise(k: 1),
+                            optimizer: .momentum(mu: 0.5), options: TrainingOptions(learningRate: 0.05, seed: 3), budget: 1 << 20)
+        try t.restore(c)
+        XCTAssertEqual(t.checkpoint(epochsDone: c.epochsDone).model, c.model)
+        // Re-encoded, it is a version-2 file of the same state.
+        let again = try Checkpoint.decode(c.encode())
+        XCTAssertEqual(again, c)
+        XCTAssertEqual(c.encode()[8], 2)
+        let scaled = try CheckpointFile.load(fixtures.appendingPathComponent("v1_local_momentum_scaled.ckpt").path)
+        XCTAssertEqual(scaled.network.description, "3: dense 4, relu, dense 2")
+        XCTAssertEqual(scaled.scaling?.inverseStd, [65536, 32768, 131072])
+    }
+
+    /// A CNN's checkpoint records its graph and resumes bit for bit; a resume
+    /// whose --net differs is refused naming the first difference.
+    func testCNNCheckpointResumesAndRefusesAnotherNetwork() throws {
+        let net = "1x8x8: conv 4 3x3 same, relu, maxpool 2x2, flatten, dense 10"
+        let full = run(["train", "--net", net, "--epochs", "3"])
+        XCTAssertEqual(full.code, 0, full.err)
+        let path = dir + "/cnn.ckpt"
+        XCTAssertEqual(run(["train", "--net", net, "--epochs", "3", "--save", path, "--stop-after", "2"]).code, 3)
+        XCTAssertEqual(try CheckpointFile.load(path).network.description, net)
+        let resumed = run(["train", "--epochs", "3", "--resume", path])
+        XCTAssertEqual(resumed.code, 0, resumed.err)
+        XCTAssertNotNil(hash(full.out))
+        XCTAssertEqual(hash(resumed.out), hash(full.out))
+        let other = run(["train", "--epochs", "3", "--resume", path, "--net", "1x8x8: conv 4 3x3 same, avgpool 2x2, relu, flatten, dense 10"])
+        XCTAssertEqual(other.code, 2, other.err)
+        XCTAssertEqual(other.err, "pdmm: resume: the network disagrees with the checkpoint's: layer 2: --net has avgpool 2x2, the checkpoint has relu\n")
+        let e = run(["eval", "--model", path])
+        XCTAssertEqual(e.code, 0, e.err)
+        XCTAssertTrue(e.out.contains("(\(net), bp)"), e.out)
+    }
+
     func testEveryTruncationIsAClearError() throws {
         let bytes = try smallCheckpoint().encode()
         for n in 0..<bytes.count {
@@ -106,16 +147,28 @@ final class CheckpointAndDataTests: XCTestCase {
         }
         var flipped = good
         flipped[40] ^= 1
+        // Version 2: the network text "4: dense 6, relu, dense 3" (n bytes) at offset 20, then the mode at 20 + n.
+        let text = Array("4: dense 6, relu, dense 3".utf8)
+        XCTAssertEqual(Array(good[20..<(20 + text.count)]), text)
+        let modeAt = 20 + text.count
+        func textPatched(_ at: Int, _ v: String) -> [UInt8] {
+            var b = good
+            for (i, c) in v.utf8.enumerated() { b[20 + at + i] = c }
+            return withCRC(b)
+        }
         let checkpoints: [([UInt8], String)] = [
             ([], "checkpoint truncated: needs at least 20 bytes, has 0"),
             (Array("NOTACKPT________________".utf8), "not a PDMM checkpoint (wrong magic)"),
-            (patched(8, 2), "checkpoint format version 2 is newer than this program's (1)"),
+            (patched(8, 3), "checkpoint format version 3 is newer than this program's (2)"),
             (patched(12, 8), "checkpoint holds Q24.8 values, this program reads Q16.16"),
-            (patched(16, 0), "checkpoint is corrupt: layer count 0"),
-            (patched(16, 1 << 30), "checkpoint is corrupt: layer count 1073741824"),
-            (patched(20, 0), "checkpoint is corrupt: width 0"),
-            (patched(32, 9), "checkpoint is corrupt: mode code 9"),
-            (patched(40, 7), "checkpoint is corrupt: optimizer code 7"),
+            (patched(16, 0), "checkpoint is corrupt: network text of 0 bytes"),
+            (patched(16, 1 << 30), "checkpoint is corrupt: network text of 1073741824 bytes"),
+            (textPatched(3, "dance"), "checkpoint is corrupt: network text: column 4: unknown layer 'dance' (expected dense, conv, maxpool, avgpool, relu, flatten)"),
+            (textPatched(12, "pool"), "checkpoint is corrupt: network text: column 13: unknown layer 'pool' (expected dense, conv, maxpool, avgpool, relu, flatten)"),
+            (textPatched(18, "flatt"), "checkpoint is corrupt: network text: column 19: unknown layer 'flatt' (expected dense, conv, maxpool, avgpool, relu, flatten)"),
+            (textPatched(9, "7"), "checkpoint is corrupt: 51 model words for a network needing 59"),
+            (patched(modeAt, 9), "checkpoint is corrupt: mode code 9"),
+            (patched(modeAt + 8, 7), "checkpoint is corrupt: optimizer code 7"),
         ]
         var checkpointCases = Set<String>(), checkpointMessages = Set<String>()
         func seen(_ e: Error) -> String {
@@ -145,8 +198,15 @@ final class CheckpointAndDataTests: XCTestCase {
         XCTAssertThrowsError(try other.restore(try smallCheckpoint(seed: 1))) { e in
             XCTAssertEqual(seen(e), "checkpoint configuration differs from this run's")
         }
+        // A checkpoint of another network is refused, naming the first difference.
+        let wider = try Trainer(model: Model(shape: try NetworkShape(widths: [4, 7, 3]), seed: 1), batch: 2, mode: .bp,
+                                optimizer: .momentum(mu: 0.5), options: TrainingOptions(learningRate: 0.1, seed: 1),
+                                budget: 1 << 16)
+        XCTAssertThrowsError(try wider.restore(try smallCheckpoint(seed: 1))) { e in
+            XCTAssertEqual(seen(e), "the checkpoint's network differs from this run's: layer 1: the checkpoint has dense 6, this run has dense 7")
+        }
         // Every row is a different failure, and every way a checkpoint can be refused is exercised.
-        XCTAssertEqual(checkpointMessages.count, checkpoints.count + 3, "\(checkpointMessages.sorted())")
+        XCTAssertEqual(checkpointMessages.count, checkpoints.count + 4, "\(checkpointMessages.sorted())")
         XCTAssertEqual(checkpointCases, Set(Self.checkpointErrorCases))
 
         let csvs: [(String, String)] = [
