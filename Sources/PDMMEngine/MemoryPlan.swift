@@ -1,46 +1,60 @@
 /// The analytic memory plan of a training run: bytes per category, computed
-/// from (network, batch, mode, optimizer) alone, before any step runs.
+/// from (network, batch, mode, optimizer) alone, before any step runs, from
+/// the answers of each `Layer` (no size formula is written twice).
 ///
-/// Notation (as in `shared/design/memory-model.md`): widths n_0...n_L, batch B,
-/// every value a 4-byte Q16.16 word, P_l = n_{l-1} n_l + n_l, and
-/// S(i..j) = B (n_i + ... + n_j). A stage trains layers F+1...T (F frozen
-/// layers below; see `TrainingMode.stages`); `h` is 1 if the stage has an
-/// auxiliary head n_T -> n_L (blockwise, non-final block), else 0.
+/// Notation (as in `shared/design/memory-model.md`): n_0 = words of one input
+/// sample, n_l = |s_l| the words of layer l's output (a dense layer's width),
+/// z_l = |z_l| its trainable operation's output before pooling (= n_l without a
+/// pool), x_l = max pooling's argmax indices (n_l int32 words after max pooling,
+/// else 0), P_l its parameters (dense n_{l-1} n_l + n_l; conv F C kh kw + F),
+/// batch B, every value a 4-byte word, and S(i..j) = B (n_i + x_i + ... + n_j + x_j):
+/// a stored layer output the gradient flows back through keeps its indices.
+/// A stage trains layers F+1...T (F frozen layers below; see `TrainingMode.stages`);
+/// `h` is 1 if the stage has an auxiliary head (blockwise, non-final block): a
+/// global average pool of s_T to its c_T channels (the identity when s_T is a flat
+/// vector: c_T = n_T), then a dense layer c_T -> n_L; g_T = c_T if s_T is spatial, else 0.
 ///
 /// Per stage, in bytes (4 x words):
-/// - weights.trainable = 4 (P_{F+1} + ... + P_T + h (n_T n_L + n_L))
+/// - weights.trainable = 4 (P_{F+1} + ... + P_T + h (c_T n_L + n_L))
 /// - weights.frozen    = 4 (P_1 + ... + P_F)        (read-only; not in the arena)
 /// - gradients         = 4 max(P_l, trained l, head included) if the optimizer needs
-///                       a gradient buffer (momentum), else 0: SGD is fused into
-///                       the backward pass (memory model, "Fused update")
+///                       a gradient buffer (momentum), else 0: SGD and the Riemannian
+///                       step are fused into the backward pass (memory model, "Fused update")
 /// - optimizer         = 4 (state words per parameter) x (trainable parameters)
 /// - input             = 4 B (n_0 + 1): the batch a_0 and its B labels
 ///                       (the memory model counts B n_0; we add the labels)
 /// - activations.stored, the quantity the L/k claim is about:
-///     not checkpointed:  4 (S(max(F,1)..T-1) + h B n_T)
-///                        (inputs of the trained layers; a_0 is `input`; plus the
-///                        aux head's input). bp: S(1..L-1); local(k): S(L-k..L-1)
-///                        (a_0 excluded when k = L).
-///     bp-checkpoint:     s = ceil(sqrt(L)); 4 (sum_{j>=1, js<=L-1} B n_{js}
+///     not checkpointed:  4 (B n_F [F >= 1] + S(F+1..T-1) + h (B n_T + B x_T + B g_T))
+///                        (inputs of the trained layers; a_0 is `input`; the frozen
+///                        s_F needs no indices; plus the aux head's input).
+///                        bp: S(1..L-1); local(k): B n_{L-k} + S(L-k+1..L-1).
+///     bp-checkpoint:     s = ceil(sqrt(L)); 4 (sum_{j>=1, js<=L-1} S(js..js)
 ///                        + max_j S(js+1..min((j+1)s, L)-1)): the stored boundaries
 ///                        plus one segment's recomputed inner activations.
-/// - activations.working = 4 B max(2 pp, d dw + 1), where pp = max(n_1..n_{F-1})
+/// - activations.working = 4 B max(2 pp + zf, d dw + 1), where pp = max(n_1..n_{F-1})
 ///                       (the frozen forward's ping-pong pair; the last frozen
 ///                       output goes straight into the stored input of layer F+1),
-///                       dw = max(n_{F+1}..n_T, h n_L) (the widest trained output)
+///                       zf = max z_l over frozen layers with a pool (their pre-pool
+///                       buffer), dw = max(z_{F+1}..z_T, h n_L) (the widest trained
+///                       pre-pool output: the delta buffers, the second of which also
+///                       holds a trained layer's pre-pool output during the forward)
 ///                       and d = 2 delta buffers, or 1 when the stage has a
 ///                       single backward layer (local(1)); the + 1 is the per-sample
 ///                       loss row (B words). The ping-pong pair and
 ///                       the delta pair are never live together, so they share
 ///                       memory: max, not sum (cheaper than the memory model's sum).
-/// - scratch           = max(8 max(n_F..n_{T-1}, h n_T), G): the fused update's
-///                       int64 row of exact gradient sums (`q16_update_outer_sr_buffer_size`;
-///                       SGD and Riemannian only, else 0) and G = the largest
-///                       `q16_gemm_nt_buffer_size(B, n_l, n_{l-1})` over the layers the
-///                       stage runs forward (1...T, and the head n_T -> n_L): the dense
-///                       forward's packed block of the input (at most 16 KiB; 0 when the
-///                       plan is unpacked, `packedForward`). The two are never live
-///                       together (forward, then backward), so max, not sum.
+/// - scratch           = the largest of (never live together, so max, not sum):
+///                       the weight update's (`Layer.updateScratchBytes`): dense, fused
+///                       (SGD, Riemannian): the int64 row of exact gradient sums, 8 n_{l-1}
+///                       (`q16_update_outer_sr_buffer_size`); conv, any optimizer:
+///                       `q16_conv_weight_buffer_size`; the head (fused): 8 c_T;
+///                       the input gradient's of the trained layers that propagate
+///                       (conv: `q16_conv_backward_data_buffer_size`; dense: 0);
+///                       the forward's of layers 1...T and the head: conv
+///                       `q16_conv_forward_buffer_size` (im2col, batch-independent),
+///                       dense `q16_gemm_nt_buffer_size(B, n_l, n_{l-1})`, the packed
+///                       block of the input (at most 16 KiB; 0 when the plan is
+///                       unpacked, `packedForward`).
 ///
 /// blockwise(k) has ceil(L/k) stages run one after another in the same arena:
 /// its plan is the per-category maximum over stages, and its peak writable

@@ -83,14 +83,19 @@ public final class Tool {
             """
         case "train":
             return """
-            pdmm train [--data FILE.csv] [--layers 64,128,128,128,10] [--mode bp|bp-checkpoint|local|blockwise]
+            pdmm train [--data FILE.csv] [--layers 64,128,128,128,10 | --net TEXT] [--input-shape CxHxW]
+                       [--mode bp|bp-checkpoint|local|blockwise]
                        [--k N] [--epochs N] [--batch N] [--budget SIZE] [--optimizer sgd|momentum]
                        [--momentum MU] [--lr X] [--seed N] [--label-column N|NAME]
                        [--save FILE [--checkpoint-every N]] [--resume FILE] [--stop-after N]
               --save writes an atomic checkpoint after every N epochs; --resume continues a saved
               run bit-identically; --stop-after N stops after N epochs (exit 3), as a crash would.
-              Seeded 80/20 split; feature scaling from the training split. A progress line per
-              epoch on stderr, the summary on stdout.
+              --net "1x28x28: conv 8 3x3 same, relu, maxpool 2x2, flatten, dense 10": a layer graph
+              (dense N, conv F KHxKW [stride S] [same|valid], maxpool PHxPW, avgpool PHxPW, relu,
+              flatten); the INPUT: prefix may be left out when --input-shape gives it (CSV features
+              in channel-major order; 1-D series are C x 1 x W).
+              Seeded 80/20 split; feature scaling from the training split (per channel for image and
+              series inputs, else per feature). A progress line per epoch on stderr, the summary on stdout.
               --optimizer riemannian [--riemann-alpha A] [--riemann-rho R] [--phi grad2|absw]
               --mode pdmm: [--k N] [--ideal-fraction F | --verified-column N|NAME] [--ideal-epochs N] [--ideal-bp]
                  [--threshold NATS | --error-fraction F] [--ivc-period STEPS]
@@ -130,8 +135,9 @@ public final class Tool {
             """
         case "reference":
             return """
-            pdmm reference [--layers ...] [--epochs N] [--batch N] [--lr X] [--seed N]
-              Trains the float32 reference on the built-in data exactly as `pdmm train` trains bp.
+            pdmm reference [--data FILE.csv] [--layers ... | --net TEXT] [--input-shape CxHxW] [--epochs N] [--batch N] [--lr X] [--seed N]
+              Trains the float32 reference exactly as `pdmm train` trains bp (same data, split, scaling,
+              network, initial weights, batch order, lr), then the Q16.16 bp run, and prints both.
             """
         default: return nil
         }
@@ -318,16 +324,26 @@ public final class Tool {
 
     // MARK: reference
 
+    /// `pdmm reference`: the float32 reference and the Q16.16 bp run side by side:
+    /// same data, split, scaling, network, initial weights, batch order and lr.
     func reference(_ argv: [String]) throws -> Int32 {
-        let a = try Arguments(argv, valued: ["layers", "epochs", "batch", "lr", "seed"])
-        let cfg = try runConfig(a)
-        let (train, test, _) = prepareSplit(BuiltinData.digits(), seed: cfg.seed)
-        let model = Model(shape: try NetworkShape(widths: cfg.widths), seed: cfg.seed)
-        let ref = FloatReference(model: model)
+        let a = try Arguments(argv, valued: ["data", "label-column", "layers", "net", "input-shape", "epochs", "batch",
+                                             "lr", "seed"])
+        var cfg = try runConfig(a)
+        let data = try loadData(a)
+        let shape = try network(a, data)
+        cfg.network = shape
+        cfg.mode = .bp
+        cfg.optimizer = .sgd
+        let (train, test, scaling) = prepareSplit(data, seed: cfg.seed, channels: NetworkOptions.scalingChannels(shape))
+        let ref = FloatReference(model: Model(shape: shape, seed: cfg.seed))
         ref.train(train, epochs: cfg.epochs, batch: cfg.batch, learningRate: Float(cfg.learningRate), seed: cfg.seed)
+        let f = ref.accuracy(test)
+        let (r, _) = try runTraining(cfg, train: train, test: test, scaling: scaling)
         out(String(format: "float32 reference: layers %@ batch %d epochs %d lr %g seed %d: test accuracy %.2f%% (%d test samples)",
-                   NetworkShapeText(cfg.widths), cfg.batch, cfg.epochs, cfg.learningRate, Int(cfg.seed),
-                   100 * ref.accuracy(test), test.count))
+                   shape.description, cfg.batch, cfg.epochs, cfg.learningRate, Int(cfg.seed), 100 * f, test.count))
+        out(String(format: "Q16.16 bp, same split, weights and order: test accuracy %.2f%% (difference %+.2f pp), weights hash %@",
+                   100 * r.testAccuracy, 100 * (r.testAccuracy - f), Hex.format(r.weightsHash)))
         return 0
     }
 }
