@@ -147,7 +147,8 @@ public struct MemoryPlan: Equatable, Sendable {
     /// Every activation tensor of a batch together must fit `NetworkShape.maxWords`
     /// (the plan's and the predictor's byte counts then fit 32 bits).
     static func checkBatchSize(_ shape: NetworkShape, _ batch: Int) throws(EngineError) {
-        if batch > NetworkShape.maxWords || batch * shape.wordsPerSample > NetworkShape.maxWords {
+        let (total, overflow) = batch.multipliedReportingOverflow(by: shape.wordsPerSample)
+        if batch > NetworkShape.maxWords || overflow || total > NetworkShape.maxWords {
             throw .sizeTooLarge(what: "batch \(batch) x the sum of the widths")
         }
     }

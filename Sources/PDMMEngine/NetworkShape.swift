@@ -58,9 +58,21 @@ public struct NetworkShape: Equatable, Sendable {
         var total = 0
         var widths = [spec.input.count]
         for (i, layer) in layers.enumerated() {
-            let (w, o1) = layer.input.count.multipliedReportingOverflow(by: layer.pre.count)
-            if o1 || w > NetworkShape.maxWords || layer.parameterCount > NetworkShape.maxWords {
-                throw .sizeTooLarge(what: "layer \(i + 1) (\(layer.description): \(layer.weightCount) weights + \(layer.biasCount) biases, more than \(NetworkShape.maxWords) words)")
+            // The weight count by checked multiplication (its factors may overflow a 32-bit Int)
+            // before any other size of the layer is formed.
+            var w = 1, overflow = false
+            let factors: [Int]
+            switch layer.kind {
+            case .dense: factors = [layer.input.count, layer.pre.count]
+            case .conv(let kh, let kw, _, _, _): factors = [layer.pre.channels, layer.input.channels, kh, kw]
+            }
+            for f in factors where !overflow {
+                let (p, o) = w.multipliedReportingOverflow(by: f)
+                w = p
+                overflow = o || w > NetworkShape.maxWords
+            }
+            if overflow || layer.parameterCount > NetworkShape.maxWords {
+                throw .sizeTooLarge(what: "layer \(i + 1) (\(layer.description): more than \(NetworkShape.maxWords) parameter words)")
             }
             total += layer.parameterCount
             if total > NetworkShape.maxWords {
@@ -130,7 +142,12 @@ public struct NetworkShape: Equatable, Sendable {
     /// the pre-pool tensors and argmax indices of pooling layers.
     var wordsPerSample: Int {
         var s = widths[0]
-        for l in layers { s += l.outputWords + l.poolTemporaryWords + l.indexWords }
+        for l in layers {
+            // each term is at most 3 x 2^24 (NetworkSpec's per-tensor limit); the sum is checked
+            let (t, o) = s.addingReportingOverflow(l.outputWords + l.poolTemporaryWords + l.indexWords)
+            if o { return Int.max }
+            s = t
+        }
         return s
     }
 

@@ -26,9 +26,8 @@ public struct ReportRow {
 public enum MemoryReport {
     /// Plans and measures `modes`. Measuring runs `steps` real training steps
     /// per stage in an arena of exactly the planned size on `data`.
-    public static func rows(widths: [Int], batch: Int, modes: [TrainingMode], optimizer: OptimizerKind,
+    public static func rows(shape: NetworkShape, batch: Int, modes: [TrainingMode], optimizer: OptimizerKind,
                             budget: Int?, data: Dataset, seed: UInt64, steps: Int = 2) throws(EngineError) -> [ReportRow] {
-        let shape = try NetworkShape(widths: widths)
         var out: [ReportRow] = []
         for mode in modes {
             let plan = try MemoryPlan(shape: shape, batch: batch, mode: mode, optimizer: optimizer)
@@ -45,7 +44,7 @@ public enum MemoryReport {
                 // The stage's own high-water of stored activations (the arena keeps the
                 // maximum over stages, so measure each stage's with a fresh reading).
                 let st = plan.stages[s]
-                layerInputs = max(layerInputs, t.arena.stagePeak.activationsStored + (st.frozenCount == 0 ? 4 * batch * widths[0] : 0))
+                layerInputs = max(layerInputs, t.arena.stagePeak.activationsStored + (st.frozenCount == 0 ? 4 * batch * shape.inputWidth : 0))
             }
             t.endStage()
             let unpacked = try MemoryPlan(shape: shape, batch: batch, mode: mode, optimizer: optimizer, packedForward: false)
@@ -157,7 +156,10 @@ public enum MemoryReport {
             items.append(s)
         }
         let shape = bp.plan.shape
-        return "{\n  \"layers\": [\(shape.widths.map(String.init).joined(separator: ", "))], \"batch\": \(bp.plan.batch), "
+        // "layers" (the widths) for a dense ReLU stack, as before; "network" (the text form) always.
+        let layers = shape.spec == (try? NetworkSpec.denseStack(widths: shape.widths))
+            ? "\"layers\": [\(shape.widths.map(String.init).joined(separator: ", "))], " : ""
+        return "{\n  \(layers)\"network\": \"\(jsonEscaped(shape.description))\", \"batch\": \(bp.plan.batch), "
             + "\"optimizer\": \"\(bp.plan.optimizer.name)\", \"budget\": \(rows[0].budget.map(String.init) ?? "null"), "
             + "\"peak_rss\": \(rss.map(String.init) ?? "null"),\n  \"modes\": [\n" + items.joined(separator: ",\n") + "\n  ]"
             + (pdmm.map { p in
@@ -167,6 +169,20 @@ public enum MemoryReport {
                     }.joined(separator: ",\n") + "\n  ]}"
             } ?? "") + "\n}"
     }
+}
+
+/// `text` with JSON's string escapes (quotes, backslashes, control characters).
+func jsonEscaped(_ text: String) -> String {
+    var s = ""
+    for u in text.unicodeScalars {
+        switch u {
+        case "\"": s += "\\\""
+        case "\\": s += "\\\\"
+        case _ where u.value < 0x20: s += String(format: "\\u%04x", u.value)
+        default: s.unicodeScalars.append(u)
+        }
+    }
+    return s
 }
 
 /// Peak resident set size of this process in bytes (getrusage).

@@ -5,11 +5,16 @@ extension Tool {
     /// `pdmm claims`: the experiment behind each claim of the PDMM document,
     /// on the built-in data, with the command that reproduces each row.
     func claims(_ argv: [String]) throws -> Int32 {
-        let a = try Arguments(argv, valued: ["epochs", "k", "seed", "target"])
+        let a = try Arguments(argv, valued: ["epochs", "k", "seed", "target", "net", "input-shape", "cnn-batch"],
+                              switches: ["cnn-only"])
         let epochs = try a.int("epochs", default: 30, min: 1)
         let k = try a.int("k", default: 2, min: 1)
         let seed = UInt64(try a.int("seed", default: 1, min: 0))
         let target = try a.double("target", default: 0.95)
+        if a.has("cnn-only") {
+            out(try cnnClaims(a, k: k, seed: seed))
+            return 0
+        }
         let widths = [64, 128, 128, 128, 10]
         let L = widths.count - 1
         try TrainingMode.local(k: k).validate(layers: L)
@@ -33,7 +38,7 @@ extension Tool {
         p.seed = seed
         p.idealEpochs = epochs
         p.defectEpochs = epochs
-        let pd = try runPDMM(p, widths: widths, train: train, test: test)
+        let pd = try runPDMM(p, shape: try NetworkShape(widths: widths), train: train, test: test)
         let pdMACs = pd.phases.reduce(UInt64(0)) { $0 + $1.macs.total + ($1.name.hasPrefix("information") ? $1.macs.evaluation : 0) }
 
         // epochs to reach the target accuracy
@@ -43,7 +48,7 @@ extension Tool {
             var q = p
             q.idealEpochs = e
             q.defectEpochs = e
-            if try runPDMM(q, widths: widths, train: train, test: test).finalAccuracy >= target { pdEpochs = e; break }
+            if try runPDMM(q, shape: try NetworkShape(widths: widths), train: train, test: test).finalAccuracy >= target { pdEpochs = e; break }
         }
 
         let actRatio = Double(bp.plan.layerInputBytes) / Double(local.plan.layerInputBytes)
@@ -89,8 +94,82 @@ extension Tool {
                     100 * pd.stableAccuracy, 100 * pd.errorAwareAccuracy)
         s += "| claim | measured | verdict | reproduce |\n|---|---|---|---|\n"
         for r in rows { s += "| \(r.0) | \(r.1) | \(r.2) | `\(r.3)` |\n" }
-        out(s)
+        out(s + "\n" + (try cnnClaims(a, k: k, seed: seed)))
         return 0
+    }
+
+    /// The default network of the CNN block: an MNIST-shaped CNN whose stored
+    /// activations are many times its parameters (L = 5). (Two full-resolution
+    /// 16-channel convolutions in a row are refused by `NetworkShape`'s size check,
+    /// which bounds input words x output words of every layer by 2^25.)
+    static let claimsCNN = "1x28x28: conv 16 3x3 same, relu, maxpool 2x2, conv 16 3x3 same, relu, "
+        + "conv 32 3x3 same, relu, maxpool 2x2, conv 32 3x3 same, relu, flatten, dense 10"
+
+    /// The CNN block of `pdmm claims`: the L/k activation claim and the 25x memory
+    /// claim on a CNN where activations dominate (`--net`/`--input-shape`, default
+    /// `claimsCNN`, at `--cnn-batch`, default 32). Every byte figure is planned and
+    /// checked against the arena's high-water marks of real steps (2 per stage; the
+    /// PDMM pipeline 1 epoch per phase) on seeded synthetic data of the network's shape.
+    func cnnClaims(_ a: Arguments, k: Int, seed: UInt64) throws -> String {
+        let shape = try flaggedNetwork(a, defaultWidths: [], defaultNet: Tool.claimsCNN)
+        let batch = try a.int("cnn-batch", default: 32, min: 1)
+        let L = shape.layerCount
+        try TrainingMode.local(k: k).validate(layers: L)
+        let ks = Array(Set([1, 2, k])).sorted().filter { $0 <= L }
+        var modes: [TrainingMode] = [.bp]
+        for j in ks { modes.append(.local(k: j)) }
+        for j in ks { modes.append(.blockwise(k: j)) }
+        let steps = 2
+        let data = SyntheticData.make(features: shape.inputWidth, classes: shape.classCount, count: max(batch, 64), seed: seed)
+        let rows = try MemoryReport.rows(shape: shape, batch: batch, modes: modes, optimizer: .sgd, budget: nil,
+                                         data: data, seed: seed, steps: steps)
+        var p = PDMMConfig()
+        p.k = k
+        p.batch = batch
+        p.seed = seed
+        p.idealEpochs = 1
+        p.defectEpochs = 1
+        p.ivcPeriod = 1
+        let pd = try runPDMM(p, shape: shape, train: data, test: data)
+        let bp = rows[0]
+        let paramBytes = 4 * shape.totalParameterCount
+        func x(_ v: Double) -> String { String(format: "%.2fx", v) }
+        func claimVerdict(_ measured: Double, _ claim: Double) -> String {
+            if measured >= claim * 0.999 { return "holds" }
+            return String(format: "does not hold: %.2fx of the claimed %.2fx", measured, claim)
+        }
+        var s = "## CNN block: the memory claims where activations dominate\n\n"
+        s += "Network `\(shape.description)` (L = \(L) trainable layers, \(shape.totalParameterCount) parameters), "
+        s += "batch \(batch), optimizer sgd, seeded synthetic data of the network's shape (\(data.count) samples). "
+        s += "Memory figures only: each is the analytic plan, and the arena's high-water marks over \(steps) real steps per stage "
+        s += "(the PDMM pipeline: 1 epoch per phase) equal it (column measured == planned), so the data's content does not matter.\n\n"
+        s += "Activations dominate: bp's layer-input activations are \(bp.plan.layerInputBytes) B (a_0 included; activations.stored "
+        s += "\(bp.plan.bytes[.activationsStored]) B) against \(paramBytes) B of parameters: activation/parameter bytes = "
+        s += x(Double(bp.plan.layerInputBytes) / Double(paramBytes)) + ". bp's peak writable bytes by category: "
+        s += MemoryCategory.allCases.filter { $0 != .weightsFrozen && bp.plan.bytes[$0] > 0 }
+            .map { "\($0.name) \(bp.plan.bytes[$0])" }.joined(separator: ", ") + ".\n\n"
+        s += "| mode | activations.stored B | layer-input activations B | activation ratio vs bp | claimed | verdict | "
+        s += "peak writable B | peak-writable ratio vs bp | measured == planned |\n"
+        s += "|---|---:|---:|---:|---:|---|---:|---:|---|\n"
+        for r in rows {
+            let act = Double(bp.plan.layerInputBytes) / Double(max(r.plan.layerInputBytes, 1))
+            let isBP = r.mode == .bp
+            s += "| \(r.mode.name) | \(r.plan.bytes[.activationsStored]) | \(r.plan.layerInputBytes) | \(x(act)) | "
+            s += (isBP ? "- | - | " : "L/k = \(x(r.plan.claimedRatio)) | \(claimVerdict(act, r.plan.claimedRatio)) | ")
+            s += "\(r.plan.peakWritable) | \(x(Double(bp.plan.peakWritable) / Double(r.plan.peakWritable))) | "
+            s += (r.measured == r.plan.bytes && r.measuredLayerInputs == r.plan.layerInputBytes ? "yes" : "NO") + " |\n"
+        }
+        let pdRatio = Double(bp.plan.peakWritable) / Double(max(pd.peakPlanned, 1))
+        s += "| PDMM pipeline (k = \(k)), peak over its phases | - | - | - | 25x (the document, peak) | "
+        s += "\(claimVerdict(pdRatio, 25)) | \(pd.peakPlanned) | \(x(pdRatio)) | "
+        s += (pd.peakMeasured == pd.peakPlanned && pd.phases.allSatisfy { $0.measured == $0.planned } ? "yes" : "NO") + " |\n"
+        if let top = pd.phases.max(by: { $0.planned.writable < $1.planned.writable }) {
+            s += "\nThe pipeline's peak is its phase \(top.name).\n"
+        }
+        s += "\nActivation ratio = bp's layer-input bytes / the mode's (the maximum over its stages); "
+        s += "the verdict compares it with the claimed L/k. Reproduce: `swift run -c release pdmm claims --cnn-only`"
+        s += " or `swift run -c release pdmm report --net \"\(shape.description)\" --batch \(batch) --k \(ks.map(String.init).joined(separator: ","))`.\n"
+        return s
     }
 
     func verdict(_ measured: Double, claim: Double, what: String) -> String {

@@ -2,12 +2,48 @@ import Foundation
 import PDMMEngine
 
 extension Tool {
+    /// The network of a command that has no data file (report, fit, the CNN block of
+    /// claims): `--net`, `--input-shape`, `--layers` through `NetworkOptions.shape`, the
+    /// one rule every command uses, over the feature count the flags themselves give
+    /// (the input shape's, else the network text's input, else the first width of
+    /// `--layers`, else of `defaultWidths`). Without `--net` and `--layers`: `defaultNet`
+    /// when given (text with its input, which `--input-shape` replaces), else the
+    /// dense stack `defaultWidths`.
+    func flaggedNetwork(_ a: Arguments, defaultWidths: [Int], defaultNet: String? = nil) throws -> NetworkShape {
+        let layers = a.string("layers") == nil ? nil : try a.intList("layers", default: [])
+        var net = a.string("net")
+        let inputShape = a.string("input-shape")
+        if net == nil && layers == nil, let d = defaultNet {
+            net = inputShape == nil ? d : String(d.drop { $0 != ":" }.dropFirst()).trimmingCharacters(in: .whitespaces)
+        }
+        var features = defaultWidths.first ?? 1
+        if let t = inputShape {
+            features = try TensorShape.parse(t).count
+        } else if let n = net, let spec = try? NetworkSpec.parse(n) {
+            features = spec.input.count
+        } else if let l = layers, let f = l.first {
+            features = f
+        }
+        return try NetworkOptions.shape(net: net, inputShape: inputShape, layers: layers, defaultWidths: defaultWidths,
+                                        features: features, classes: defaultWidths.last ?? 1)
+    }
+
+    /// Data for measuring `shape`: the built-in digits' training split when the network
+    /// reads 64 features into 10 classes, else seeded synthetic data of its shape
+    /// (memory does not depend on the values).
+    func measurementData(_ shape: NetworkShape, batch: Int, seed: UInt64) -> (data: Dataset, builtin: Bool) {
+        let builtin = BuiltinData.digits()
+        if shape.inputWidth == builtin.featureCount && shape.classCount == builtin.classes {
+            return (prepareSplit(builtin, seed: seed, channels: NetworkOptions.scalingChannels(shape)).train, true)
+        }
+        return (SyntheticData.make(features: shape.inputWidth, classes: shape.classCount, count: max(batch, 64), seed: seed), false)
+    }
+
     func report(_ argv: [String]) throws -> Int32 {
-        let a = try Arguments(argv, valued: ["layers", "batch", "k", "budget", "format", "svg", "optimizer",
-                                             "momentum", "seed", "steps"])
-        let widths = try a.intList("layers", default: [64, 128, 128, 128, 10])
+        let a = try Arguments(argv, valued: ["layers", "net", "input-shape", "batch", "k", "budget", "format", "svg",
+                                             "optimizer", "momentum", "seed", "steps"])
+        let shape = try flaggedNetwork(a, defaultWidths: [64, 128, 128, 128, 10])
         let batch = try a.int("batch", default: 32)
-        let shape = try NetworkShape(widths: widths)
         let L = shape.layerCount
         let ks = try a.intList("k", default: [1, 2, 3].filter { $0 <= L })
         let budget = try a.size("budget")
@@ -21,14 +57,8 @@ extension Tool {
         for k in ks { modes.append(.blockwise(k: k)) }
         for m in modes { try m.validate(layers: L) }
         let seed = UInt64(try a.int("seed", default: 1, min: 0))
-        let builtin = BuiltinData.digits()
-        let data: Dataset
-        if widths[0] == builtin.featureCount && widths[L] == builtin.classes {
-            data = prepareSplit(builtin, seed: seed).train
-        } else {
-            data = SyntheticData.make(features: widths[0], classes: widths[L], count: max(batch, 64), seed: seed)
-        }
-        let rows = try MemoryReport.rows(widths: widths, batch: batch, modes: modes, optimizer: optimizer,
+        let data = measurementData(shape, batch: batch, seed: seed).data
+        let rows = try MemoryReport.rows(shape: shape, batch: batch, modes: modes, optimizer: optimizer,
                                          budget: budget, data: data, seed: seed,
                                          steps: try a.int("steps", default: 2, min: 1))
         // The PDMM pipeline's phases, measured by running it (1 epoch per phase: memory
@@ -43,7 +73,7 @@ extension Tool {
             p.idealEpochs = 1
             p.defectEpochs = 1
             p.ivcPeriod = 1
-            pdmm = try runPDMM(p, widths: widths, train: data, test: data)
+            pdmm = try runPDMM(p, shape: shape, train: data, test: data)
         }
         let rss = peakRSS()
         switch format {
@@ -52,8 +82,15 @@ extension Tool {
         default: out(MemoryReport.markdown(rows, rss: rss) + (pdmm.map { MemoryReport.pdmmMarkdown($0, bp: rows[0], budget: budget) } ?? ""))
         }
         if let path = a.string("svg") {
-            let svg = try DepthChart.svg(hiddenWidth: widths.count > 2 ? widths[1] : widths[0], input: widths[0],
-                                         classes: widths[L], batch: batch, ks: ks, optimizer: optimizer)
+            // The dense series over the report's widths (hidden width 128 for a CNN); the CNN
+            // series over the report's image or series input, with its first conv's filters.
+            let widths = shape.widths
+            let firstConv = shape.layers.first(where: \.isConv)
+            let svg = try DepthChart.svg(hiddenWidth: shape.isDenseOnly ? (widths.count > 2 ? widths[1] : widths[0]) : 128,
+                                         input: shape.inputWidth, classes: shape.classCount, batch: batch, ks: ks,
+                                         optimizer: optimizer,
+                                         cnnInput: shape.spec.input.isFlat ? nil : shape.spec.input,
+                                         cnnChannels: firstConv?.pre.channels ?? 16)
             try writeAtomically(svg, to: path)
             err("pdmm: wrote \(path)")
         }
@@ -61,10 +98,9 @@ extension Tool {
     }
 
     func fit(_ argv: [String]) throws -> Int32 {
-        let a = try Arguments(argv, valued: ["budget", "layers", "optimizer", "momentum", "batch"])
+        let a = try Arguments(argv, valued: ["budget", "layers", "net", "input-shape", "optimizer", "momentum", "batch"])
         guard let budget = try a.size("budget") else { throw UsageError("fit needs --budget SIZE") }
-        let widths = try a.intList("layers", default: [64, 128, 128, 128, 10])
-        let shape = try NetworkShape(widths: widths)
+        let shape = try flaggedNetwork(a, defaultWidths: [64, 128, 128, 128, 10])
         let optimizer = try parseOptimizer(a)
         let batch = try a.int("batch", default: 32, min: 1)
         let L = shape.layerCount
@@ -77,7 +113,11 @@ extension Tool {
             let best = try Fit.largestBatch(shape: shape, mode: m, optimizer: optimizer, budget: budget)
             if let b = best {
                 let p = try MemoryPlan.fitting(shape: shape, batch: b, mode: m, optimizer: optimizer, budget: budget)
-                s += "| \(m.name) | \(b) | \(p.peakWritable)\(p.packedForward ? "" : " (unpacked forward)") |\n"
+                // Say so when the next batch is refused by the engine's size limit, not by the budget.
+                var capped = false
+                do { _ = try MemoryPlan(shape: shape, batch: b + 1, mode: m, optimizer: optimizer) } catch EngineError.sizeTooLarge { capped = true }
+                s += "| \(m.name) | \(b)\(capped ? " (the engine's limit of \(NetworkShape.maxWords) activation words per batch)" : "") | "
+                s += "\(p.peakWritable)\(p.packedForward ? "" : " (unpacked forward)") |\n"
             } else {
                 let p = try MemoryPlan(shape: shape, batch: 1, mode: m, optimizer: optimizer, packedForward: false)
                 s += "| \(m.name) | does not fit (batch 1 needs \(p.peakWritable) B) | - |\n"
@@ -102,13 +142,16 @@ extension Tool {
 }
 
 enum Fit {
-    /// Whether a run fits `budget` (with the packed forward, or without it).
+    /// Whether a run fits `budget` (with the packed forward, or without it). A batch
+    /// whose activations exceed the engine's size limit (`NetworkShape.maxWords`) does not fit.
     static func fits(shape: NetworkShape, batch: Int, mode: TrainingMode, optimizer: OptimizerKind,
                      budget: Int) throws -> Bool {
         do {
             _ = try MemoryPlan.fitting(shape: shape, batch: batch, mode: mode, optimizer: optimizer, budget: budget)
             return true
         } catch EngineError.budgetExceeded {
+            return false
+        } catch EngineError.sizeTooLarge where batch > 1 {
             return false
         }
     }
