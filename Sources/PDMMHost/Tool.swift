@@ -75,11 +75,12 @@ public final class Tool {
         switch cmd {
         case "report":
             return """
-            pdmm report [--layers 64,128,128,128,10] [--batch 32] [--k 1,2,3] [--budget SIZE]
+            pdmm report [--layers 64,128,128,128,10 | --net TEXT] [--input-shape CxHxW] [--batch 32] [--k 1,2,3] [--budget SIZE]
                         [--optimizer sgd|momentum] [--format md|csv|json] [--svg FILE] [--seed N]
               Plans every mode (bp, bp-checkpoint, local(k), blockwise(k)) and measures it by
-              running real steps in its arena (built-in digits data when the shape is 64-...-10,
-              synthetic data of the right shape otherwise). SIZE: 4096, 512B, 64KiB, 2MiB.
+              running real steps in its arena (built-in digits data when the network reads 64
+              features into 10 classes, synthetic data of the right shape otherwise). --net as in
+              pdmm train --help. SIZE: 4096, 512B, 64KiB, 2MiB.
             """
         case "train":
             return """
@@ -109,26 +110,29 @@ public final class Tool {
             """
         case "fit":
             return """
-            pdmm fit --budget SIZE [--layers ...] [--optimizer sgd|momentum]
+            pdmm fit --budget SIZE [--layers ... | --net TEXT] [--input-shape CxHxW] [--optimizer sgd|momentum]
               For each mode: the largest batch that fits the budget, and for local/blockwise the
               largest k that fits at batch 1 and at --batch (default 32).
             """
         case "bench":
             return """
-            pdmm bench [kernels|train] [--seconds S]
+            pdmm bench [kernels|train|conv] [--seconds S]
               kernels: GEMM GMAC/s at 64..512 next to a float32 GEMM in the same process.
               train: samples/s and MAC/s per mode on the built-in data, float32 reference beside.
+              conv: 3x3 (and 1-D) convolution forward / backward GMAC/s next to the GEMM and float32.
             """
         case "claims":
             return """
-            pdmm claims [--epochs 30] [--k 2] [--seed 1] [--target 0.95]
+            pdmm claims [--epochs 30] [--k 2] [--seed 1] [--target 0.95] [--cnn-only]
+                        [--net TEXT [--input-shape CxHxW]] [--cnn-batch 32]
               Runs bp, local(k) and the PDMM pipeline on the built-in data and prints each claim of
               the PDMM document (L/k activation memory, 25x memory, 48x compute, 10x epochs),
-              the measured value, a verdict and the command that reproduces the row.
+              the measured value, a verdict and the command that reproduces the row; then the CNN
+              block: the same memory claims on a CNN where activations dominate (--net picks another).
             """
         case "compare":
             return """
-            pdmm compare [--data FILE.csv] [--layers ...] [--k N] [--epochs N] [--batch N] [--lr X] [--seed N]
+            pdmm compare [--data FILE.csv] [--layers ... | --net TEXT] [--input-shape CxHxW] [--k N] [--epochs N] [--batch N] [--lr X] [--seed N]
                          [PDMM options as in pdmm train --help]
               Trains bp, bp-checkpoint and the PDMM pipeline for the same number of epochs and
               prints accuracy, planned/measured peak bytes, MACs and wall time side by side.

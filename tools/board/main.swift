@@ -1,5 +1,6 @@
 // The board program: trains the built-in digits model (or a CSV) with the
-// unchanged PDMM engine, compiled as Embedded Swift, in a static arena.
+// unchanged PDMM engine, compiled as Embedded Swift, in a static arena: a dense
+// ReLU stack (--layers) or any network the engine parses (--net, e.g. a CNN).
 //
 // It runs exactly the sequence of the host tool's `pdmm train`
 // (Sources/PDMMHost/Experiment.swift: prepareSplit + runTraining, with the
@@ -72,16 +73,21 @@ let usage = """
 
     USAGE: pdmm-board [--mode bp|bp-checkpoint|local|blockwise] [--k N] [--epochs N] [--batch N]
                       [--budget SIZE] [--optimizer sgd|momentum|riemannian] [--momentum MU] [--lr X] [--seed N]
-                      [--layers 64,128,128,128,10] [--data FILE.csv] [--label-column C]
+                      [--layers 64,128,128,128,10 | --net TEXT] [--input-shape CxHxW]
+                      [--data FILE.csv] [--label-column C]
       The same options, defaults and results as `pdmm train` on the host. SIZE: 4096, 512B,
       64KiB, 2MiB (default: exactly the plan); it must fit the static arena (see the output).
+      --net: the network, e.g. "1x8x8: conv 4 3x3 same, relu, maxpool 2x2, flatten, dense 10"
+      (its "CxHxW:" prefix may be left out when --input-shape is given); --input-shape alone
+      reads the features as CxHxW under a dense --layers stack. A spatial input is scaled per
+      channel, a flat one per feature (as the host).
       Prints the memory report (planned and measured bytes per category), the heap
       allocations per phase (training steps must make none) and the weights hash.
     """
 
 struct Options {
     var values: [(String, String)] = []
-    static let valued = ["data", "layers", "mode", "k", "epochs", "batch", "budget", "optimizer", "momentum",
+    static let valued = ["data", "layers", "net", "input-shape", "mode", "k", "epochs", "batch", "budget", "optimizer", "momentum",
                          "lr", "seed", "label-column", "riemann-alpha", "riemann-rho", "phi"]
 
     init(_ args: [String]) throws(UsageError) {
@@ -252,12 +258,16 @@ struct Prepared {
     let test: Dataset
     let scaling: FeatureScaling
     let info: DataInfo
+    let shape: NetworkShape
 }
 
 /// Built-in digits (compiled in, read-only) or a CSV file, split and scaled
-/// exactly as the host's prepareSplit; intermediate copies are released early
-/// (the full set once split, the raw training split once scaled).
-func prepareSplit(_ o: Options, seed: UInt64) throws(BoardError) -> Prepared {
+/// exactly as the host's `pdmm train`; intermediate copies are released early
+/// (the full set once split, the raw training split once scaled). The network
+/// is built from `--net`/`--input-shape`/`--layers` by `NetworkOptions.shape`
+/// once the data's feature and class counts are known (after the split, so the
+/// heap's peak is that of the split); its input decides the scaling groups.
+func prepareSplit(_ o: Options, layers: [Int]?, seed: UInt64) throws(BoardError) -> Prepared {
     var raw: (train: Dataset, test: Dataset)
     let info: DataInfo
     do {
@@ -272,11 +282,17 @@ func prepareSplit(_ o: Options, seed: UInt64) throws(BoardError) -> Prepared {
         }
         raw = data.split(trainPercent: 80, seed: seed)
     }
-    let scaling = raw.train.scalingStatistics()
+    let shape: NetworkShape
+    do {
+        shape = try NetworkOptions.shape(net: o.string("net"), inputShape: o.string("input-shape"), layers: layers,
+                                         defaultWidths: [64, 128, 128, 128, 10], features: info.featureCount,
+                                         classes: info.classes)
+    } catch { throw .engine(error) }
+    let scaling = raw.train.scalingStatistics(channels: NetworkOptions.scalingChannels(shape))
     let train = raw.train.scaled(by: scaling)
     raw.train = train
     let test = raw.test.scaled(by: scaling)
-    return Prepared(train: train, test: test, scaling: scaling, info: info)
+    return Prepared(train: train, test: test, scaling: scaling, info: info, shape: shape)
 }
 
 // MARK: - heap accounting
@@ -300,7 +316,7 @@ func run(_ args: [String]) throws(BoardError) -> Int32 {
     let setupStart = Heap.now()
     let o: Options
     do { o = try Options(args) } catch { throw .usage(error.message) }
-    let widthsArg: [Int]
+    var layers: [Int]? = nil
     var batch = 32, epochs = 30, k = 1
     let seed: UInt64
     let lr: Double
@@ -308,7 +324,7 @@ func run(_ args: [String]) throws(BoardError) -> Int32 {
     let optimizer: OptimizerKind
     let budgetArg: Int?
     do {
-        widthsArg = try o.intList("layers", default: [64, 128, 128, 128, 10])
+        if o.string("layers") != nil { layers = try o.intList("layers", default: []) }
         batch = try o.int("batch", default: batch)
         epochs = try o.int("epochs", default: epochs, min: 0)
         lr = try o.double("lr", default: 0.05)
@@ -319,23 +335,18 @@ func run(_ args: [String]) throws(BoardError) -> Int32 {
         budgetArg = try o.size("budget")
     } catch { throw .usage(error.message) }
 
-    // Data and prepareSplit (Experiment.swift): seeded 80/20 split, scaling
-    // from the training split. Each copy is dropped as soon as the next exists.
-    let p = try prepareSplit(o, seed: seed)
-    let train = p.train, test = p.test, scaling = p.scaling
+    // Data, network and split as `pdmm train`: seeded 80/20 split, scaling
+    // from the training split (per channel for a spatial input). Each copy is
+    // dropped as soon as the next exists.
+    let p = try prepareSplit(o, layers: layers, seed: seed)
+    let train = p.train, test = p.test, scaling = p.scaling, shape = p.shape
     let data = p.info
-    var widths = widthsArg
-    if o.string("layers") == nil {
-        widths = [data.featureCount] + Array(widthsArg.dropFirst().dropLast()) + [data.classes]
-    }
     let sat = train.saturatedValues + test.saturatedValues
     if sat > 0 { printErr("pdmm-board: warning: \(sat) feature values saturated to the Q16.16 range after scaling") }
 
     // runTraining (Experiment.swift), in the static arena.
-    let shape: NetworkShape
     let fullPlan: MemoryPlan
     do {
-        shape = try NetworkShape(widths: widths)
         fullPlan = try MemoryPlan(shape: shape, batch: batch, mode: mode, optimizer: optimizer)
     } catch { throw .engine(error) }
     let model = Model(shape: shape, seed: seed)

@@ -9,14 +9,20 @@
 #    and static (tools/cross/build.sh);
 # 2. runs every binary (ARM ones under qemu-user, emulating the board's CPU;
 #    the -static ones without -L, i.e. with nothing beside them) for each seed
-#    and case below, and checks against `pdmm train` with the same arguments:
+#    and case below -- the default dense network in every mode and optimizer, and
+#    a CNN (--net "1x8x8: conv 4 3x3 same, relu, maxpool 2x2, conv 8 3x3 same, relu,
+#    flatten, dense 10": conv, max-pool, per-channel input scaling) with bp/sgd and
+#    local(2)/momentum -- and checks against `pdmm train` with the same arguments:
 #      - the weights hash,
 #      - peak writable planned / measured and read-only bytes, accuracies,
 #      - every category's planned and measured bytes (against `pdmm report`,
 #        whose plan is the same analytic plan and whose measurement runs real
-#        steps, and against the host-built board program line by line),
+#        steps -- for the CNN only if `pdmm report` takes --net; the board itself
+#        fails unless measured == planned -- and against the host-built board
+#        program line by line),
 #      - zero heap allocations during training steps (and evaluation passes);
-#    plus a CSV run (Data/digits.csv) and a budget that does not fit (same error);
+#    plus a CSV run (Data/digits.csv), a budget that does not fit and an
+#    --input-shape that does not match the data (same errors as the host);
 # 3. measures peak RSS under qemu (/usr/bin/time) and writes a summary
 #    (sizes, build times, hashes, RSS) to $OUT/check-summary.md.
 #
@@ -118,6 +124,8 @@ mode_name() {  # the engine's TrainingMode.name for a case's arguments
   esac
 }
 
+# A case is a word list; the word CNN stands for --net "$CNN_NET" (one argument).
+CNN_NET="1x8x8: conv 4 3x3 same, relu, maxpool 2x2, conv 8 3x3 same, relu, flatten, dense 10"
 CASES=(
   "--mode bp"
   "--mode local --k 2"
@@ -126,6 +134,8 @@ CASES=(
   "--mode bp --optimizer momentum"
   "--mode local --k 2 --optimizer riemannian"
   "--mode local --k 2 --budget 160KiB"
+  "CNN --mode bp"
+  "CNN --mode local --k 2 --optimizer momentum"
 )
 
 # Host memory reports (planned + measured per category), one per optimizer.
@@ -140,7 +150,7 @@ SUMMARY="$OUT/check-summary.md"
   echo "Epochs $EPOCHS, seeds $SEEDS; host = \`pdmm train\` (x86-64, Swift runtime); every other column is the"
   echo "board program (Embedded Swift), ARM under qemu-user. A cell is the weights hash when hash, accuracies,"
   echo "peak writable planned/measured, read-only and every category's planned/measured bytes all match"
-  echo "the host, and training steps made 0 heap allocations."
+  echo "the host, and training steps made 0 heap allocations. CNN = \`--net \"$CNN_NET\"\`."
   echo
   printf '| seed | case | host |'
   for b in "${BINS[@]}"; do printf ' %s |' "${b%%|*}"; done
@@ -158,16 +168,24 @@ launch() {  # out-file command...
   while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
   ( rc=0; "$@" >"$o" 2>"$o.err" || rc=$?; echo "$rc" >"$o.rc" ) &
 }
-case_args() { echo "$2 --epochs $EPOCHS --seed $1"; }
+case_argv() {  # seed case: sets ARGV, the case's argument vector
+  ARGV=()
+  local w
+  for w in $2; do
+    if [ "$w" = CNN ]; then ARGV+=(--net "$CNN_NET"); else ARGV+=("$w"); fi
+  done
+  ARGV+=(--epochs "$EPOCHS" --seed "$1")
+}
+case_args() { case_argv "$@"; printf '%q ' "${ARGV[@]}"; }  # for messages
 echo "== runs: ${#BINS[@]} binaries x ${#CASES[@]} cases x seeds ($SEEDS), $EPOCHS epochs, $JOBS at a time"
 t0=$SECONDS
 n=0
 for seed in $SEEDS; do
   for c in "${CASES[@]}"; do
     n=$((n + 1))
-    args="$(case_args "$seed" "$c")"
-    launch "$LOG/$n-host.txt" "$PDMM" train $args
-    for b in "${BINS[@]}"; do launch "$LOG/$n-${b%%|*}.txt" ${b#*|} $args; done
+    case_argv "$seed" "$c"
+    launch "$LOG/$n-host.txt" "$PDMM" train "${ARGV[@]}"
+    for b in "${BINS[@]}"; do launch "$LOG/$n-${b%%|*}.txt" ${b#*|} "${ARGV[@]}"; done
   done
 done
 csvargs="--data Data/digits.csv --epochs 1 --seed 3"
@@ -189,7 +207,20 @@ for seed in $SEEDS; do
     hhash="$(field "$hostout" 'weights hash ')"
     echo "-- seed $seed: $c  (host $hhash)"
     row="| $seed | \`$c\` | \`$hhash\` |"
-    report_categories "$LOG/report-$opt.csv" "$mname" >"$LOG/$n-report-categories.txt"
+    report="$LOG/report-$opt.csv"
+    if [[ "$c" == CNN* ]]; then
+      report="$LOG/report-cnn-$opt.csv"
+      [ -e "$report.rc" ] || { rc=0; "$PDMM" report --net "$CNN_NET" --k 1,2 --format csv --optimizer "$opt" \
+                                 >"$report" 2>"$report.err" || rc=$?; echo "$rc" >"$report.rc"; }
+      if [ "$(cat "$report.rc")" != 0 ]; then
+        echo "   (pdmm report --net: $(tail -n 1 "$report.err"); categories checked between the binaries" \
+             "and by the board's own measured == planned check only)"
+        report=""
+      fi
+    fi
+    if [ -n "$report" ]; then
+      report_categories "$report" "$mname" >"$LOG/$n-report-categories.txt"
+    fi
     refcats=""
     for b in "${BINS[@]}"; do
       label="${b%%|*}"
@@ -208,7 +239,7 @@ for seed in $SEEDS; do
       [ "$(accuracy "$o")" = "$(accuracy "$hostout")" ] ||
         { fail "$label: '$(accuracy "$o")' vs host '$(accuracy "$hostout")'"; ok=0; }
       categories "$o" | grep -v '^peak ' >"$o.cats"
-      if ! diff -q "$o.cats" "$LOG/$n-report-categories.txt" >/dev/null; then
+      if [ -n "$report" ] && ! diff -q "$o.cats" "$LOG/$n-report-categories.txt" >/dev/null; then
         fail "$label: per-category bytes differ from pdmm report ($mname):"
         diff "$o.cats" "$LOG/$n-report-categories.txt" | sed 's/^/      /'
         ok=0
@@ -270,6 +301,20 @@ for b in "${BINS[@]}"; do
   set -e
   [ "$rc" = 2 ] || fail "$label: budget error: exit status $rc, expected 2"
   [ "$bmsg" = "$hmsg" ] || fail "$label: budget error '$bmsg' vs host '$hmsg'"
+done
+echo "   host: $hmsg"
+
+# A network input that does not match the data: both refuse with the same message (exit 2).
+echo "-- input shape mismatch: --net CNN --input-shape 2x8x8"
+hmsg="$("$PDMM" train --net "$CNN_NET" --input-shape 2x8x8 --epochs 1 2>&1 >/dev/null | sed 's/^pdmm: //')" || true
+for b in "${BINS[@]}"; do
+  label="${b%%|*}"; cmd="${b#*|}"
+  set +e
+  bmsg="$($cmd --net "$CNN_NET" --input-shape 2x8x8 --epochs 1 2>&1 >/dev/null | sed 's/^pdmm-board: //')"
+  rc=${PIPESTATUS[0]}
+  set -e
+  [ "$rc" = 2 ] || fail "$label: input shape error: exit status $rc, expected 2"
+  [ "$bmsg" = "$hmsg" ] || fail "$label: input shape error '$bmsg' vs host '$hmsg'"
 done
 echo "   host: $hmsg"
 
