@@ -7,16 +7,18 @@
  *  - forward: per sample, the input patches are gathered into the caller's
  *    scratch (im2col: col[(C*kh*kw + 1) x (Ho*Wo)], the last row all Q16_ONE),
  *    the weights are copied once per call with the bias as an extra column
- *    (A[F x (C*kh*kw + 1)]), and Y_b = A * col is one q16_gemm_nn call. The
- *    bias column times Q16_ONE is exactly bias * 2^16, the reference's
- *    starting value, and q16_gemm_nn rounds the exact sum once (int64 when its
- *    pre-pass bound allows, else its exact 128-bit path): bit-identical.
+ *    (A[F x (C*kh*kw + 1)]), and Y_b = A * col is one GEMM. The bias column
+ *    times Q16_ONE is exactly bias * 2^16, the reference's starting value. One
+ *    pre-pass per call bounds (C*kh*kw + 1) * max|A| * max(|X|, ONE); under the
+ *    bound the GEMM is q16c_gemm (int64 sums, q16_gemm_nn's tiles, branch-free
+ *    rounding), else q16_gemm_nn (its exact 128-bit path): bit-identical.
  *  - backward data: the transposed convolution as GEMMs without col2im (col2im
  *    would add already-rounded values). The input positions are split into
  *    stride phases (y mod stride_h, x mod stride_w); in a phase only the taps
  *    u = (py + pad_top) mod stride_h (+ multiples of the stride) reach it, so
  *    dX_phase[C x Hp*Wp] = W'_phase[C x F*nu*nv] * dYcol[F*nu*nv x Hp*Wp], one
- *    q16_gemm_nn per (phase, sample), where dYcol gathers the matching dY values
+ *    GEMM per (phase, sample) (q16c_gemm under the per-call bound taps * max|Wt|
+ *    * max|dY|, else q16_gemm_nn), where dYcol gathers the matching dY values
  *    (zeros outside). With stride 1 there is one phase and the GEMM writes dX
  *    directly; otherwise it writes a staging block that is scattered into dX.
  *    No product is wasted on the zeros of a dilated dY.
@@ -27,7 +29,9 @@
  *    batch*Ho*Wo * max|dY| * max|X|; if an int64 sum could overflow, the call
  *    runs the exact 128-bit reference loops instead. The exact sums are then
  *    rounded once (gradient) or stochastically rounded into the weights (the
- *    q16_update_outer_sr rule and random words).
+ *    q16_update_outer_sr rule and random words), or, in the Riemannian update,
+ *    clamped to +-2^62 and stepped with the dense Riemannian kernel's
+ *    per-parameter rule (q16_riemannian_impl.h, q16_update_outer_riemannian_sr).
  *
  * A NULL scratch makes each kernel run its reference twin (no scratch, slower,
  * same results). No heap, small fixed stack.
@@ -154,7 +158,7 @@ size_t q16_conv_weight_buffer_size(const q16_conv_params *p) {
  */
 static void q16c_valid_range(int *lo, int *hi, int off, int s, int n_in, int n_out) {
     int a = 0, b;
-    if (off < 0) a = (-off + s - 1) / s;
+    if (off < 0) a = (int)(((int64_t)s - 1 - off) / s); /* int64: s may be INT_MAX (then Wo = 1) */
     if (n_in - 1 - off < 0) {
         b = 0;
     } else {
@@ -204,6 +208,215 @@ Q16_MV static void q16c_im2col(q16_t *Q16_RESTRICT col, const q16_t *Q16_RESTRIC
     }
     if (one_row)
         for (j = 0; (size_t)j < P; j++) row[j] = Q16_ONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Local int64 GEMM with branch-free rounding (forward, backward data)  */
+/* ------------------------------------------------------------------ */
+/*
+ * C[m x n] = A[m x k] * B[k x n] (row-major, C rows n apart) when the caller's
+ * pre-pass bound shows that no int64 partial sum can overflow. The products and
+ * tiles are q16_gemm_nn's axpy microkernel (q16_gemm.c), but the exact sums are
+ * rounded and saturated without branches: q16_gemm_nn's per-output branch on the
+ * sign mispredicts on fresh data (half the outputs are negative), which costs
+ * about as much as the products when k = C*kh*kw is small (k = 31: ~1.8x the
+ * time). Same exact sums, same rounding rule: bit-identical to q16_gemm_nn.
+ * A last partial column panel is computed as a full panel that overlaps the
+ * previous one: the overlapped columns get the same values again, and only the
+ * new columns' saturations are counted.
+ */
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(Q16_GEMM_GENERIC)
+#define CG_PAIRS 1 /* two q16 per 64-bit load, as q16_gemm.c (see its "Pair loads") */
+#else
+#define CG_PAIRS 0
+#endif
+#if defined(__clang__)
+#define CG_K_LOOP _Pragma("clang loop vectorize(disable) interleave(disable)")
+#else
+#define CG_K_LOOP
+#endif
+#define CG_MAX_MR 4
+#define CG_MAX_NR 32
+#define CG_WIDE_MR 4
+#define CG_WIDE_NR 32
+#if CG_PAIRS
+#define CG_NARROW_MR 2
+#define CG_NARROW_NR 16
+#else
+#define CG_NARROW_MR 4
+#define CG_NARROW_NR 8
+#endif
+
+/** q16i_round_sat64 without branches (bit-identical); 1 is added to *ns when saturated. */
+Q16_INLINE q16_t q16c_round_sat64(int64_t acc, uint64_t *ns) {
+    const uint64_t neg = (uint64_t)(acc < 0);
+    const uint64_t mag = neg ? (uint64_t)0 - (uint64_t)acc : (uint64_t)acc; /* <= 2^63 */
+    const uint64_t lim = 0x7FFFFFFFu + neg;                                  /* 2^31 - 1 or 2^31 */
+    uint64_t q = (mag + 0x8000u) >> 16;
+    const uint64_t over = (uint64_t)(q > lim);
+    q = over ? lim : q;
+    *ns += over;
+    return (q16_t)(neg ? (int64_t)0 - (int64_t)q : (int64_t)q);
+}
+
+#if CG_PAIRS
+Q16_INLINE uint64_t cg_load_pair(const q16_t *p) {
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+/* The two halves of a pair, sign-extended (no out-of-range conversion). */
+Q16_INLINE int64_t cg_lo(uint64_t w) { return (int64_t)((w & 0xFFFFFFFFu) ^ 0x80000000u) - 0x80000000; }
+Q16_INLINE int64_t cg_hi(uint64_t w) { return (int64_t)((w >> 32) ^ 0x80000000u) - 0x80000000; }
+Q16_INLINE int cg_little_endian(void) {
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+#endif
+
+/*
+ * An mr x nr tile (compile-time sizes after inlining) at C. Every column is stored, but only
+ * the saturations of columns >= c0 are counted: columns < c0 overlap the previous panel and
+ * get the same values again.
+ */
+Q16_INLINE void cg_tile(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RESTRICT A, size_t lda,
+                        const q16_t *Q16_RESTRICT B, size_t ldb, int k, int mr, int nr, int c0, uint64_t *nsat) {
+    int r, c, p;
+    uint64_t ns = 0;
+#if CG_PAIRS
+    int64_t lo[CG_MAX_MR][CG_MAX_NR / 2], hi[CG_MAX_MR][CG_MAX_NR / 2];
+    const int np = nr / 2, le = cg_little_endian();
+    for (r = 0; r < mr; r++)
+        for (c = 0; c < np; c++) lo[r][c] = hi[r][c] = 0;
+    CG_K_LOOP
+    for (p = 0; p < k; p++) {
+        const q16_t *Q16_RESTRICT b = B + (size_t)p * ldb;
+        uint64_t w[CG_MAX_NR / 2];
+        for (c = 0; c < np; c++) w[c] = cg_load_pair(b + 2 * c);
+        for (r = 0; r < mr; r++) {
+            const int64_t av = A[(size_t)r * lda + (size_t)p];
+            for (c = 0; c < np; c++) {
+                lo[r][c] += av * cg_lo(w[c]);
+                hi[r][c] += av * cg_hi(w[c]);
+            }
+        }
+    }
+    for (r = 0; r < mr; r++) {
+        q16_t *Q16_RESTRICT cr = C + (size_t)r * ldc;
+        for (c = 0; c < np; c++) {
+            const int c_lo = 2 * c + (le ? 0 : 1), c_hi = 2 * c + (le ? 1 : 0);
+            uint64_t o_lo = 0, o_hi = 0;
+            cr[c_lo] = q16c_round_sat64(lo[r][c], &o_lo);
+            cr[c_hi] = q16c_round_sat64(hi[r][c], &o_hi);
+            ns += (o_lo & (uint64_t)(c_lo >= c0)) + (o_hi & (uint64_t)(c_hi >= c0));
+        }
+    }
+#else
+    int64_t s[CG_MAX_MR][CG_MAX_NR];
+    for (r = 0; r < mr; r++)
+        for (c = 0; c < nr; c++) s[r][c] = 0;
+    CG_K_LOOP
+    for (p = 0; p < k; p++) {
+        const q16_t *Q16_RESTRICT b = B + (size_t)p * ldb;
+        for (r = 0; r < mr; r++) {
+            const int64_t av = A[(size_t)r * lda + (size_t)p];
+            for (c = 0; c < nr; c++) s[r][c] += av * (int64_t)b[c];
+        }
+    }
+    for (r = 0; r < mr; r++) {
+        q16_t *Q16_RESTRICT cr = C + (size_t)r * ldc;
+        for (c = 0; c < nr; c++) {
+            uint64_t o = 0;
+            cr[c] = q16c_round_sat64(s[r][c], &o);
+            ns += o & (uint64_t)(c >= c0);
+        }
+    }
+#endif
+    *nsat += ns;
+}
+
+/* Edge tile with run-time sizes (mr <= CG_MAX_MR, nr <= CG_MAX_NR), all columns stored. */
+static void cg_tile_edge(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RESTRICT A, size_t lda,
+                         const q16_t *Q16_RESTRICT B, size_t ldb, int k, int mr, int nr, uint64_t *nsat) {
+    int64_t s[CG_MAX_MR][CG_MAX_NR];
+    int r, c, p;
+    for (r = 0; r < mr; r++)
+        for (c = 0; c < nr; c++) s[r][c] = 0;
+    for (p = 0; p < k; p++) {
+        const q16_t *Q16_RESTRICT b = B + (size_t)p * ldb;
+        for (r = 0; r < mr; r++) {
+            const int64_t av = A[(size_t)r * lda + (size_t)p];
+            for (c = 0; c < nr; c++) s[r][c] += av * (int64_t)b[c];
+        }
+    }
+    for (r = 0; r < mr; r++)
+        for (c = 0; c < nr; c++) C[(size_t)r * ldc + (size_t)c] = q16c_round_sat64(s[r][c], nsat);
+}
+
+/* One column panel [j, j + NRP) of every row: tiles of MR rows, then 2, then 1; columns [j + c0, j + NRP) stored. */
+Q16_INLINE void cg_panel(q16_t *C, const q16_t *A, const q16_t *B, int m, int n, int k, int j, int c0, const int MR,
+                         const int NRP, uint64_t *nsat) {
+    const size_t ld = (size_t)n, lda = (size_t)k;
+    int i0 = 0;
+    for (; i0 + MR <= m; i0 += MR)
+        cg_tile(C + (size_t)i0 * ld + (size_t)j, ld, A + (size_t)i0 * lda, lda, B + j, ld, k, MR, NRP, c0, nsat);
+    if (MR > 2)
+        for (; i0 + 2 <= m; i0 += 2)
+            cg_tile(C + (size_t)i0 * ld + (size_t)j, ld, A + (size_t)i0 * lda, lda, B + j, ld, k, 2, NRP, c0, nsat);
+    for (; i0 < m; i0++)
+        cg_tile(C + (size_t)i0 * ld + (size_t)j, ld, A + (size_t)i0 * lda, lda, B + j, ld, k, 1, NRP, c0, nsat);
+}
+
+Q16_INLINE void cg_driver_impl(q16_t *C, const q16_t *A, const q16_t *B, int m, int n, int k, const int MR,
+                               const int NR, uint64_t *nsat) {
+    int j0 = 0, i0;
+    for (; j0 + NR <= n; j0 += NR) cg_panel(C, A, B, m, n, k, j0, 0, MR, NR, nsat);
+    if (j0 == n) return;
+    if (n >= NR) { /* the last NR columns; the first NR - (n - j0) of them are already done */
+        cg_panel(C, A, B, m, n, k, n - NR, NR - (n - j0), MR, NR, nsat);
+    } else if (n >= NR / 2) { /* j0 = 0: two half panels, the second overlapping */
+        cg_panel(C, A, B, m, n, k, 0, 0, MR, NR / 2, nsat);
+        if (n > NR / 2) cg_panel(C, A, B, m, n, k, n - NR / 2, NR - n, MR, NR / 2, nsat);
+    } else {
+        for (i0 = 0; i0 < m; i0 += CG_MAX_MR) {
+            const int mr = m - i0 < CG_MAX_MR ? m - i0 : CG_MAX_MR;
+            cg_tile_edge(C + (size_t)i0 * (size_t)n, (size_t)n, A + (size_t)i0 * (size_t)k, (size_t)k, B, (size_t)n,
+                         k, mr, n, nsat);
+        }
+    }
+}
+
+/* `wide`: AVX-512 (32 vector registers), the big tile. Adds the saturations to *nsat. */
+Q16_MV static void q16c_gemm(q16_t *C, const q16_t *A, const q16_t *B, int m, int n, int k, int wide,
+                             uint64_t *nsat) {
+#if CG_PAIRS
+    if (wide)
+        cg_driver_impl(C, A, B, m, n, k, CG_WIDE_MR, CG_WIDE_NR, nsat);
+    else
+#endif
+        cg_driver_impl(C, A, B, m, n, k, CG_NARROW_MR, CG_NARROW_NR, nsat);
+    (void)wide;
+}
+
+/** 1 when the wide (AVX-512) tiles should be used (Q16C_FORCE_WIDE: always, for tests of that path). */
+static int q16c_wide_tiles(void) {
+#if defined(Q16C_FORCE_WIDE)
+    return 1;
+#elif defined(Q16_HAVE_MV)
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+#elif defined(__AVX512F__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/** 1 if k products of magnitude <= ma*mb can never overflow int64 (q16_gemm.c's pre-pass bound). */
+static int q16c_int64_safe(uint32_t ma, uint32_t mb, uint64_t k) {
+    const uint64_t prod = (uint64_t)ma * (uint64_t)mb; /* <= 2^62 */
+    return prod == 0 || k <= (uint64_t)INT64_MAX / prod;
 }
 
 /* ------------------------------------------------------------------ */
@@ -266,6 +479,30 @@ q16_status q16c_check_weights(const q16_t *W, const q16_t *bias, const void *scr
     return Q16_OK;
 }
 
+q16_status q16c_check_weights_riemannian(const q16_t *W, const q16_t *bias, const q16_t *phi, const void *scratch,
+                                         size_t sb, const q16_t *dY, const q16_t *X, q16_t alpha, q16_phi_kind kind,
+                                         int batch, const q16_conv_params *p) {
+    q16_status st;
+    if (p == NULL || W == NULL || dY == NULL || X == NULL) return Q16_ERR_NULL;
+    if (kind == Q16_PHI_GRAD_SQUARED && phi == NULL) return Q16_ERR_NULL;
+    st = q16r_check_metric(kind, alpha);
+    if (st != Q16_OK) return st;
+    st = q16c_check_batch(p, batch);
+    if (st != Q16_OK) return st;
+    {
+        const void *ptr[6] = {W, bias, kind == Q16_PHI_GRAD_SQUARED ? (const void *)phi : NULL, scratch, dY, X};
+        size_t bytes[6];
+        bytes[0] = Q16I_BYTES(Q16C_W_WORDS(p));
+        bytes[1] = Q16I_BYTES(p->F);
+        bytes[2] = Q16I_BYTES(Q16C_W_WORDS(p) + (size_t)p->F);
+        bytes[3] = sb;
+        bytes[4] = Q16I_BYTES(Q16C_OUT_WORDS(p) * (size_t)batch);
+        bytes[5] = Q16I_BYTES(Q16C_IN_WORDS(p) * (size_t)batch);
+        if (q16c_any_overlap(ptr, bytes, 4, 6)) return Q16_ERR_OVERLAP;
+    }
+    return Q16_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* Forward                                                              */
 /* ------------------------------------------------------------------ */
@@ -275,11 +512,23 @@ q16_status q16_conv_forward(q16_t *Y, q16_t *scratch, const q16_t *X, const q16_
     size_t K, K1, P, b;
     const q16_t *A;
     q16_t *col;
+    uint64_t nsat = 0;
+    int safe, wide;
     q16_status st = q16c_check_forward(Y, scratch, scratch ? q16_conv_forward_buffer_size(p) : 0, X, Wt, bias,
                                        batch, p);
     if (st != Q16_OK) return st;
     if (scratch == NULL) return q16_ref_conv_forward(Y, X, Wt, bias, batch, p, sat);
     K = Q16C_K(p);
+    { /* the pre-pass bound over the whole call: the patches hold values of X (and Q16_ONE with a bias) */
+        uint32_t ma = q16i_maxabs(Wt, Q16C_W_WORDS(p)), mb = q16i_maxabs(X, Q16C_IN_WORDS(p) * (size_t)batch);
+        if (bias) {
+            const uint32_t mbias = q16i_maxabs(bias, (size_t)p->F);
+            ma = mbias > ma ? mbias : ma;
+            mb = mb > (uint32_t)Q16_ONE ? mb : (uint32_t)Q16_ONE;
+        }
+        safe = q16c_int64_safe(ma, mb, (uint64_t)K + 1u);
+        wide = q16c_wide_tiles();
+    }
     P = (size_t)p->Ho * (size_t)p->Wo;
     col = scratch + (size_t)p->F * (K + 1u);
     if (bias) {
@@ -298,9 +547,14 @@ q16_status q16_conv_forward(q16_t *Y, q16_t *scratch, const q16_t *X, const q16_
     }
     for (b = 0; b < (size_t)batch; b++) {
         q16c_im2col(col, X + b * Q16C_IN_WORDS(p), p, bias != NULL);
-        st = q16_gemm_nn(Y + b * Q16C_OUT_WORDS(p), A, col, p->F, (int)P, (int)K1, sat);
-        if (st != Q16_OK) return st; /* unreachable: the shapes were checked */
+        if (safe) {
+            q16c_gemm(Y + b * Q16C_OUT_WORDS(p), A, col, p->F, (int)P, (int)K1, wide, &nsat);
+        } else {
+            st = q16_gemm_nn(Y + b * Q16C_OUT_WORDS(p), A, col, p->F, (int)P, (int)K1, sat);
+            if (st != Q16_OK) return st; /* unreachable: the shapes were checked */
+        }
     }
+    if (sat) *sat += nsat;
     return Q16_OK;
 }
 
@@ -358,6 +612,11 @@ q16_status q16_conv_backward_data(q16_t *dX, q16_t *scratch, const q16_t *dY, co
         const int C = p->C, H = p->H, W = p->W, F = p->F, kh = p->kh, kw = p->kw;
         const size_t taps_max = (size_t)q16c_bd_taps(p), pos_max = (size_t)q16c_bd_pos(p);
         const int strided = q16c_strided(p);
+        /* the pre-pass bound over the whole call: W' holds values of Wt, dYcol values of dY (or 0) */
+        const int safe = q16c_int64_safe(q16i_maxabs(Wt, Q16C_W_WORDS(p)),
+                                         q16i_maxabs(dY, Q16C_OUT_WORDS(p) * (size_t)batch), taps_max);
+        const int wide = q16c_wide_tiles();
+        uint64_t nsat = 0;
         q16_t *Wph = scratch;                                      /* [C x taps] */
         q16_t *dcol = Wph + (size_t)C * taps_max;                  /* [taps x Hp*Wp] */
         q16_t *stage = dcol + taps_max * pos_max;                  /* [C x Hp*Wp] (strided only) */
@@ -395,8 +654,12 @@ q16_status q16_conv_backward_data(q16_t *dX, q16_t *scratch, const q16_t *dY, co
                 for (b = 0; b < (size_t)batch; b++) {
                     q16_t *dXb = dX + b * Q16C_IN_WORDS(p);
                     q16c_gather_dy(dcol, dY + b * Q16C_OUT_WORDS(p), p, i0, j0, nu, nv, Hp, Wp);
-                    st = q16_gemm_nn(strided ? stage : dXb, Wph, dcol, C, HW, taps, sat);
-                    if (st != Q16_OK) return st; /* unreachable: the shapes were checked */
+                    if (safe) {
+                        q16c_gemm(strided ? stage : dXb, Wph, dcol, C, HW, taps, wide, &nsat);
+                    } else {
+                        st = q16_gemm_nn(strided ? stage : dXb, Wph, dcol, C, HW, taps, sat);
+                        if (st != Q16_OK) return st; /* unreachable: the shapes were checked */
+                    }
                     if (strided) {
                         int c, t, t2;
                         const q16_t *src = stage;
@@ -410,6 +673,7 @@ q16_status q16_conv_backward_data(q16_t *dX, q16_t *scratch, const q16_t *dY, co
                 }
             }
         }
+        if (sat) *sat += nsat;
     }
     return Q16_OK;
 }
@@ -566,6 +830,57 @@ q16_status q16_conv_backward_weights_sr(q16_t *W, q16_t *bias, int64_t *scratch,
                 bias[f] = q16s_sat((int64_t)bias[f] - d, &nsat);
             }
         }
+    }
+    if (sat) *sat += nsat;
+    return Q16_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fused Riemannian update                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The exact weight sums as in q16_conv_backward_weights_sr (int64 blocks; the 128-bit reference
+ * when the pre-pass bound fails), each clamped once to +-2^62 (counted), then the dense kernel's
+ * per-parameter step (q16r_step): the same step, rounding and random words as
+ * q16_update_outer_riemannian_sr.
+ */
+q16_status q16_conv_backward_weights_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, int64_t *scratch,
+                                                   const q16_t *dY, const q16_t *X, uint32_t lr_q32,
+                                                   uint32_t gscale_q32, q16_t alpha_q16, uint32_t rho_q32,
+                                                   q16_phi_kind kind, int batch, const q16_conv_params *p,
+                                                   uint64_t seed, uint64_t counter, uint64_t *sat) {
+    q16_status st = q16c_check_weights_riemannian(W, bias, phi, scratch, scratch ? q16_conv_weight_buffer_size(p) : 0,
+                                                  dY, X, alpha_q16, kind, batch, p);
+    uint64_t nsat = 0;
+    int f0, f;
+    if (st != Q16_OK) return st;
+    if (scratch == NULL || !q16c_weights_int64_safe(dY, X, batch, p))
+        return q16_ref_conv_backward_weights_riemannian_sr(W, bias, phi, dY, X, lr_q32, gscale_q32, alpha_q16,
+                                                           rho_q32, kind, batch, p, seed, counter, sat);
+    {
+        const size_t K = Q16C_K(p), wn = Q16C_W_WORDS(p);
+        const int FB = q16c_fblock(p);
+        q16_t *col = q16c_wg_col(scratch, p);
+        q16_t *ph = kind == Q16_PHI_GRAD_SQUARED ? phi : NULL; /* WEIGHT_ABS: phi is not touched */
+        for (f0 = 0; f0 < p->F; f0 += FB) {
+            const int fr = p->F - f0 < FB ? p->F - f0 : FB;
+            const size_t first = (size_t)f0 * K, n = (size_t)fr * K;
+            size_t i;
+            q16c_weight_sums(scratch, col, dY, X, batch, p, f0, fr);
+            for (i = 0; i < n; i++) {
+                const size_t w = first + i;
+                W[w] = q16r_step(W[w], ph ? ph + w : NULL, q16r_clamp62(scratch[i], &nsat), lr_q32, gscale_q32,
+                                 alpha_q16, rho_q32, kind, seed, counter + (uint64_t)w, &nsat);
+            }
+        }
+        if (bias)
+            for (f = 0; f < p->F; f++) {
+                const size_t at = wn + (size_t)f;
+                const int64_t s = q16r_bias_s(q16c_bias_sum(dY, batch, p, f), &nsat);
+                bias[f] = q16r_step(bias[f], ph ? ph + at : NULL, s, lr_q32, gscale_q32, alpha_q16, rho_q32, kind,
+                                    seed, counter + (uint64_t)at, &nsat);
+            }
     }
     if (sat) *sat += nsat;
     return Q16_OK;

@@ -2,7 +2,8 @@
  * q16_conv_impl.h -- private helpers shared by q16_conv.c (fast kernels) and
  * q16_conv_ref.c (reference kernels): argument validation and shape helpers
  * of the convolution kernels. The stochastic-rounding steps and the inlined
- * generator come from q16_sr_impl.h, shared with q16_update.c.
+ * generator come from q16_sr_impl.h, shared with q16_update.c; the Riemannian
+ * per-parameter step from q16_riemannian_impl.h, shared with q16_riemannian.c.
  *
  * Not part of the public API (it lives outside include/).
  */
@@ -12,6 +13,7 @@
 #include "q16.h"
 #include "q16_gemm_impl.h"
 #include "q16_sr_impl.h"
+#include "q16_riemannian_impl.h"
 
 /* ---------------- shape helpers ---------------- */
 
@@ -39,7 +41,7 @@ static Q16I_UNUSED q16_status q16c_check_batch(const q16_conv_params *p, int bat
     return Q16_OK;
 }
 
-/** Overlap of any two of up to 6 (pointer, bytes) ranges, outputs listed first:
+/** Overlap of any two of n (pointer, bytes) ranges, outputs listed first:
     out[i] must not meet any other range. NULL pointers never overlap. */
 static Q16I_UNUSED int q16c_any_overlap(const void *const *ptr, const size_t *bytes, int n_out, int n) {
     int i, j;
@@ -61,5 +63,11 @@ q16_status q16c_check_backward_data(const q16_t *dX, const void *scratch, size_t
                                     const q16_t *Wt, int batch, const q16_conv_params *p);
 q16_status q16c_check_weights(const q16_t *W, const q16_t *bias, const void *scratch, size_t sb, const q16_t *dY,
                               const q16_t *X, int batch, const q16_conv_params *p);
+/* The Riemannian update: NULL (params, W, dY, X, or phi with Q16_PHI_GRAD_SQUARED), then the metric
+   (Q16_ERR_DOMAIN: unknown kind, alpha < 0), sizes, overlaps (phi[F*C*kh*kw + F] is an output for
+   Q16_PHI_GRAD_SQUARED and ignored for Q16_PHI_WEIGHT_ABS). */
+q16_status q16c_check_weights_riemannian(const q16_t *W, const q16_t *bias, const q16_t *phi, const void *scratch,
+                                         size_t sb, const q16_t *dY, const q16_t *X, q16_t alpha, q16_phi_kind kind,
+                                         int batch, const q16_conv_params *p);
 
 #endif /* Q16_CONV_IMPL_H */

@@ -6,8 +6,9 @@
  * two's complement accumulator of q16_gemm_impl.h (no __int128, so this also
  * builds for 32-bit ARM). A bias enters the sum as bias * 2^16. The exact
  * Q32.32 sum is rounded once to nearest (ties away from zero) and saturated
- * once (counted), or, in the fused update, stochastically rounded with the
- * q16_update_outer_sr rule.
+ * once (counted), or, in the fused updates, stochastically rounded with the
+ * q16_update_outer_sr rule or stepped with the dense Riemannian rule
+ * (q16_riemannian_impl.h).
  *
  * The fast kernels in q16_conv.c must produce bit-identical results (values,
  * status and saturation counts).
@@ -151,6 +152,39 @@ q16_status q16_ref_conv_backward_weights_sr(q16_t *W, q16_t *bias, const q16_t *
         for (f = 0; f < p->F; f++) {
             int64_t d = q16s_bias_step(q16c_ref_bias_sum(dY, batch, p, f), lr_q32, q16_rng_u32(seed, cb + (uint64_t)f));
             bias[f] = q16s_sat((int64_t)bias[f] - d, &nsat);
+        }
+    }
+    if (sat) *sat += nsat;
+    return Q16_OK;
+}
+
+/* The dense Riemannian step (q16_riemannian_impl.h) per weight, on the exact 128-bit sums clamped to +-2^62. */
+q16_status q16_ref_conv_backward_weights_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, const q16_t *dY,
+                                                       const q16_t *X, uint32_t lr_q32, uint32_t gscale_q32,
+                                                       q16_t alpha_q16, uint32_t rho_q32, q16_phi_kind kind, int batch,
+                                                       const q16_conv_params *p, uint64_t seed, uint64_t counter,
+                                                       uint64_t *sat) {
+    int f, c, u, v;
+    uint64_t nsat = 0;
+    q16_t *ph = kind == Q16_PHI_GRAD_SQUARED ? phi : NULL; /* WEIGHT_ABS: phi is not touched */
+    q16_status st = q16c_check_weights_riemannian(W, bias, phi, NULL, 0, dY, X, alpha_q16, kind, batch, p);
+    if (st != Q16_OK) return st;
+    for (f = 0; f < p->F; f++)
+        for (c = 0; c < p->C; c++)
+            for (u = 0; u < p->kh; u++)
+                for (v = 0; v < p->kw; v++) {
+                    const size_t w = IDX4(f, c, u, v, p->C, p->kh, p->kw);
+                    const int64_t s = q16r_clamp128(q16c_ref_weight_sum(dY, X, batch, p, f, c, u, v), &nsat);
+                    W[w] = q16r_step(W[w], ph ? ph + w : NULL, s, lr_q32, gscale_q32, alpha_q16, rho_q32, kind, seed,
+                                     counter + (uint64_t)w, &nsat);
+                }
+    if (bias) {
+        const size_t wn = Q16C_W_WORDS(p);
+        for (f = 0; f < p->F; f++) {
+            const size_t at = wn + (size_t)f;
+            const int64_t s = q16r_bias_s(q16c_ref_bias_sum(dY, batch, p, f), &nsat);
+            bias[f] = q16r_step(bias[f], ph ? ph + at : NULL, s, lr_q32, gscale_q32, alpha_q16, rho_q32, kind, seed,
+                                counter + (uint64_t)at, &nsat);
         }
     }
     if (sat) *sat += nsat;

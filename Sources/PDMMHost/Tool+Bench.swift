@@ -9,7 +9,8 @@ extension Tool {
         switch what {
         case "kernels": out(runKernelBench(sizes: [64, 128, 256, 512], seconds: seconds))
         case "train": out(try TrainBench.run(seconds: seconds))
-        default: throw UsageError("bench: unknown benchmark '\(what)' (expected kernels, train)")
+        case "conv": out(runConvBench(seconds: seconds))
+        default: throw UsageError("bench: unknown benchmark '\(what)' (expected kernels, train, conv)")
         }
         return 0
     }

@@ -326,7 +326,8 @@ q16_status q16_update_pull_sr(q16_t *w, const q16_t *w0, uint32_t rate_q32, int 
  * Q16_ERR_SIZE (q16_conv_check fails, batch <= 0, or batch*C*H*W or
  * batch*F*Ho*Wo overflows int), Q16_ERR_OVERLAP (an output overlaps an input or
  * another output, or the scratch overlaps any buffer; the scratch's extent is
- * its ..._buffer_size). The checks come in that order.
+ * its ..._buffer_size). The checks come in that order (the Riemannian update checks
+ * its metric arguments, Q16_ERR_DOMAIN, between NULL and SIZE).
  *
  * scratch: caller memory of the ..._buffer_size bytes (independent of batch), or
  * NULL: then the kernel runs its reference twin (same results, no scratch,
@@ -393,7 +394,8 @@ q16_status q16_conv_backward_data(q16_t *dX, q16_t *scratch, const q16_t *dY, co
                                   const q16_conv_params *p, uint64_t *sat);
 
 /**
- * Bytes of scratch q16_conv_weight_grad and q16_conv_backward_weights_sr need (8-byte
+ * Bytes of scratch q16_conv_weight_grad, q16_conv_backward_weights_sr and
+ * q16_conv_backward_weights_riemannian_sr need (8-byte
  * aligned): min(F, 32) * C*kh*kw int64 sums, then C*kh*kw * Ho*Wo words of patches
  * (rounded up to 8 bytes). 0 if q16_conv_check(p) fails.
  */
@@ -427,7 +429,42 @@ q16_status q16_conv_backward_weights_sr(q16_t *W, q16_t *bias, int64_t *scratch,
                                         uint32_t lr_q32, int batch, const q16_conv_params *p, uint64_t seed,
                                         uint64_t counter, uint64_t *sat);
 
-/** The four convolution kernels as plain loops with 128-bit sums: the reference the tests compare with. */
+/**
+ * Fused step of the diagonal Riemannian metric for a convolution layer, no gradient buffer:
+ * q16_update_outer_riemannian_sr's rule applied to every weight and bias of the layer:
+ *   s     = sum_{b,i,j} dY[b][f][i][j] * X[b][c][i*sh + u - pt][j*sw + v - pl]   exact Q32.32
+ *           (bias f: sum_{b,i,j} dY[b][f][i][j], Q16 << 16)
+ *   u     = SR(s * lr / 2^48)                     exactly q16_conv_backward_weights_sr's step, same bits
+ *   g     = SR(s * gscale / 2^48)                 the batch-mean gradient (gscale = 1/batch, Q0.32)
+ *   phi   = SR(rho phi) + SR((1 - rho) g^2)        (Q16_PHI_GRAD_SQUARED; rho_q32 is Q0.32)
+ *   phi   = |w|                                    (Q16_PHI_WEIGHT_ABS, before the update)
+ *   E     = 1 + alpha phi                          (q16, alpha_q16 >= 0, clamped to [1, Q16_MAX];
+ *                                                   only q16_mul's own clamp is counted)
+ *   w    -= round_nearest(u / E)                   saturating (counted)
+ * W[F x C x kh x kw], bias[F] (may be NULL), phi[F*C*kh*kw + F] (the weights' words in W's order,
+ * then the biases'; may be NULL for Q16_PHI_WEIGHT_ABS, which neither reads nor writes it),
+ * dY[batch x F x Ho x Wo], X[batch x C x H x W].
+ * With alpha_q16 == 0, E == 1 and W, bias equal q16_conv_backward_weights_sr's result bit for bit
+ * whenever no gradient sum is clamped.
+ * Random words: weight w = ((f*C + c)*kh + u)*kw + v uses counter + w, bias f uses
+ * counter + F*C*kh*kw + f (q16_conv_backward_weights_sr's numbering); u draws q16_rng_u32(seed, ctr),
+ * g, SR(rho phi) and SR((1 - rho) g^2) draw from the streams of q16_update_outer_riemannian_sr
+ * (seed ^ 0x5048495F53545245, seed ^ 0x5048495F44454341, seed ^ 0x5048495F46524553) with the same ctr.
+ * Weight gradient sums beyond +-2^62 (Q32.32) and bias gradient sums beyond +-2^46 (Q16) are clamped
+ * there (counted in *sat), as in the dense kernel; the sums themselves are exact for every input.
+ * Errors (nothing is written), in this order: Q16_ERR_NULL (params, W, dY, X, or phi with
+ * Q16_PHI_GRAD_SQUARED), Q16_ERR_DOMAIN (an unknown kind, alpha_q16 < 0), Q16_ERR_SIZE (as the other
+ * conv kernels), Q16_ERR_OVERLAP (no output -- W, bias, phi (GRAD_SQUARED only), scratch -- may overlap
+ * another output or an input).
+ * scratch: q16_conv_weight_buffer_size(p) bytes (8-byte aligned) or NULL (see above).
+ */
+q16_status q16_conv_backward_weights_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, int64_t *scratch,
+                                                   const q16_t *dY, const q16_t *X, uint32_t lr_q32,
+                                                   uint32_t gscale_q32, q16_t alpha_q16, uint32_t rho_q32,
+                                                   q16_phi_kind kind, int batch, const q16_conv_params *p,
+                                                   uint64_t seed, uint64_t counter, uint64_t *sat);
+
+/** The five convolution kernels as plain loops with 128-bit sums: the reference the tests compare with. */
 q16_status q16_ref_conv_forward(q16_t *Y, const q16_t *X, const q16_t *Wt, const q16_t *bias, int batch,
                                 const q16_conv_params *p, uint64_t *sat);
 q16_status q16_ref_conv_backward_data(q16_t *dX, const q16_t *dY, const q16_t *Wt, int batch,
@@ -437,6 +474,11 @@ q16_status q16_ref_conv_weight_grad(q16_t *dW, q16_t *dB, const q16_t *dY, const
 q16_status q16_ref_conv_backward_weights_sr(q16_t *W, q16_t *bias, const q16_t *dY, const q16_t *X,
                                             uint32_t lr_q32, int batch, const q16_conv_params *p, uint64_t seed,
                                             uint64_t counter, uint64_t *sat);
+q16_status q16_ref_conv_backward_weights_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, const q16_t *dY,
+                                                       const q16_t *X, uint32_t lr_q32, uint32_t gscale_q32,
+                                                       q16_t alpha_q16, uint32_t rho_q32, q16_phi_kind kind, int batch,
+                                                       const q16_conv_params *p, uint64_t seed, uint64_t counter,
+                                                       uint64_t *sat);
 
 /* ------------------------------------------------------------------ */
 /* Pooling (q16_pool.c)                                                 */
