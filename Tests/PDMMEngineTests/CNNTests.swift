@@ -250,4 +250,71 @@ final class CNNTests: XCTestCase {
             XCTAssertEqual(bp, try runSteps(s, batch: 4, mode: .local(k: s.layerCount), optimizer: .sgd, seed: 9).model.weightsHash, text)
         }
     }
+
+    /// The PDMM pipeline on a CNN: every phase measured == planned, deterministic,
+    /// and the separation/decision passes (the predictor) allocate nothing.
+    func testPDMMPipelineOnACNN() throws {
+        let s = try shape(Self.specs[0])
+        func run() throws -> PDMMPipeline {
+            var c = PDMMConfig()
+            c.batch = 8
+            c.idealEpochs = 2
+            c.defectEpochs = 2
+            c.ivcPeriod = 2
+            c.k = 2
+            let data = syntheticData(features: 64, classes: 3, count: 120, seed: 5)
+            let p = try PDMMPipeline(shape: s, config: c, train: data)
+            try p.learnIdeal()
+            try p.separate()
+            try p.learnDefects()
+            _ = try p.decide(p.rest)
+            return p
+        }
+        let p = try run()
+        XCTAssertEqual(p.phases.count, 5)
+        for ph in p.phases { XCTAssertEqual(ph.measured, ph.planned, ph.name) }
+        XCTAssertGreaterThan(p.ivcCount, 0)
+        XCTAssertEqual(p.errorAware.weightsHash, try run().errorAware.weightsHash)
+
+        try requireMallocCounter()
+        let a = Model(shape: s, seed: 1), b = Model(shape: s, seed: 2)
+        let data = syntheticData(features: 64, classes: 3, count: 50, seed: 4)
+        let pr = try Predictor(shape: s, batch: 8, dual: true, perSampleCount: data.count, budget: 1 << 22)
+        _ = try pr.dualDecision(stable: a, errorAware: b, lambdaMax: 0.5, data)
+        let before = malloc_counter_calls()
+        for _ in 0..<5 {
+            _ = try pr.evaluate(a, data)
+            _ = try pr.deviations(a, data)
+            _ = try pr.dualDecision(stable: a, errorAware: b, lambdaMax: 0.5, data)
+        }
+        XCTAssertEqual(malloc_counter_calls() - before, 0)
+        XCTAssertEqual(pr.arena.peak, pr.planned)
+    }
+
+    /// `--net`, `--input-shape` and `--layers` through the one rule the tool and
+    /// the board share, with the messages of what does not fit the data.
+    func testNetworkOptions() throws {
+        let net = "conv 4 3x3, relu, maxpool 2x2, flatten, dense 10"
+        let a = try NetworkOptions.shape(net: net, inputShape: "1x8x8", layers: nil, defaultWidths: [], features: 64, classes: 10)
+        XCTAssertEqual(a.spec.description, "1x8x8: " + "conv 4 3x3 same, relu, maxpool 2x2, flatten, dense 10")
+        XCTAssertEqual(NetworkOptions.scalingChannels(a), 1)
+        let d = try NetworkOptions.shape(net: nil, inputShape: nil, layers: nil, defaultWidths: [5, 7, 2], features: 64, classes: 10)
+        XCTAssertEqual(d.widths, [64, 7, 10])
+        XCTAssertNil(NetworkOptions.scalingChannels(d))
+        let f = try NetworkOptions.shape(net: nil, inputShape: "4x4x4", layers: [64, 16, 10], defaultWidths: [], features: 64, classes: 10)
+        XCTAssertEqual(f.spec.description, "4x4x4: flatten, dense 16, relu, dense 10")
+        XCTAssertEqual(NetworkOptions.scalingChannels(f), 4)
+        let cases: [(String?, String?, [Int]?, String)] = [
+            (net, "2x8x8", nil, "network: --input-shape 2x8x8 holds 128 values but the data has 64 features"),
+            ("1x8x8: " + net, "64", nil, "network: --input-shape 64 disagrees with the network's input 1x8x8"),
+            ("1x9x9: " + net, nil, nil, "network: the network's input 1x9x9 holds 81 values but the data has 64 features"),
+            (nil, "1x8x8", [60, 10], "network: --layers starts with 60 but --input-shape 1x8x8 holds 64 values"),
+            (net, "1x8", nil, "network: input shape '1x8': column 1: expected the input shape CxHxW (1-D data: Cx1xW) or a feature count, found '1x8'"),
+        ]
+        for (n, i, l, m) in cases {
+            XCTAssertThrowsError(try NetworkOptions.shape(net: n, inputShape: i, layers: l, defaultWidths: [], features: 64, classes: 10)) { e in
+                XCTAssertEqual((e as? EngineError)?.message, m)
+            }
+        }
+    }
 }
