@@ -32,6 +32,6 @@ func fuzzDecode(_ b: [UInt8]) {
     let c2: Checkpoint
     do { c2 = try Checkpoint.decode(e) } catch { fatalError("re-encoded checkpoint does not decode: \(error.message)") }
     precondition(c2.encode() == e, "checkpoint round trip is not stable")
-    precondition(c2.widths == c.widths && c2.model == c.model && c2.trainable == c.trainable
+    precondition(c2.network == c.network && c2.model == c.model && c2.trainable == c.trainable
                  && c2.optimizerState == c.optimizerState && c2.scaling == c.scaling, "round trip lost data")
 }

@@ -125,11 +125,11 @@ struct GenSeeds {
         write("\(ckDir)/bitflip_stale_crc.ckpt", flipped)
         var badMagic = base; badMagic[0] = 0x51
         write("\(ckDir)/bad_magic.ckpt", badMagic)
-        var newer = base; newer[8] = 2
+        var newer = base; newer[8] = UInt8(Checkpoint.version + 1)
         write("\(ckDir)/newer_version.ckpt", newer)
         var q8 = base; q8[12] = 8
         write("\(ckDir)/q24_8.ckpt", q8)
-        // Structural corruption with a recomputed CRC: layer count, a width, the model word count.
+        // Structural corruption with a recomputed CRC: the network text's length, a letter of it, trailing bytes.
         func recrc(_ b: [UInt8]) -> [UInt8] {
             var b = b
             let c = CRC32.checksum(b, count: b.count - 4)
@@ -137,12 +137,12 @@ struct GenSeeds {
             return b
         }
         var bigL = base; bigL[16] = 0xFF; bigL[17] = 0xFF
-        write("\(ckDir)/absurd_layers.ckpt", recrc(bigL))
-        var bigW = base; bigW[20] = 0xFF; bigW[21] = 0xFF; bigW[22] = 0x01
-        write("\(ckDir)/absurd_width.ckpt", recrc(bigW))
+        write("\(ckDir)/absurd_text_length.ckpt", recrc(bigL))
+        var badText = base; badText[23] = UInt8(ascii: "x")
+        write("\(ckDir)/absurd_text.ckpt", recrc(badText))
         var extra = base; extra.insert(contentsOf: [1, 2, 3, 4], at: base.count - 4)
         write("\(ckDir)/trailing_bytes.ckpt", recrc(extra))
-        write("\(ckDir)/magic_only.ckpt", Checkpoint.magic + [1, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0])
+        write("\(ckDir)/magic_only.ckpt", Checkpoint.magic + [2, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0])
         print("wrote \(csv.count + 1) CSV seeds to \(csvDir), \(valid.count + 11) checkpoint seeds to \(ckDir)")
     }
 }

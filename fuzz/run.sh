@@ -141,6 +141,8 @@ case $what in
     rm -rf fuzz/corpus/csv fuzz/corpus/checkpoint fuzz/corpus/kernels
     mkdir -p fuzz/corpus/csv fuzz/corpus/checkpoint fuzz/corpus/kernels
     "$build/gen-seeds" fuzz/corpus
+    # version-1 checkpoints written by the previous release (the format still read)
+    cp Tests/PDMMToolTests/Fixtures/v1_*.ckpt fuzz/corpus/checkpoint/
     clang -std=gnu11 -O1 -DFUZZ_KERNELS_SEEDS -I "$cinc" fuzz/fuzz_kernels.c "${objs[@]}" -lm -fuse-ld=lld \
       -o "$build/gen-kernel-seeds"
     "$build/gen-kernel-seeds" fuzz/corpus/kernels
