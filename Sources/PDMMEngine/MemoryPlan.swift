@@ -219,19 +219,37 @@ public struct MemoryPlan: Equatable, Sendable {
             if h == 1 { words += kept(T) + (head.spatial ? head.channels : 0) }
             b.activationsStored = 4 * B * words
         }
-        let pp = F >= 2 ? s.maxWidth(1..<F) : 0
-        let zf = s.maxOver(1..<(F + 1)) { $0.poolTemporaryWords }
-        var dw = s.maxOver((F + 1)..<(T + 1)) { $0.preWords }
-        if h == 1 { dw = max(dw, n[L]) }
-        let backwardLayers = (T - F) + h
-        let d = backwardLayers >= 2 ? 2 : 1
-        b.activationsWorking = 4 * B * max(2 * pp + zf, d * dw + 1)
+        let w = StageBuffers(s, st)
+        b.activationsWorking = 4 * B * max(2 * w.pingPong + w.frozenPool, w.deltaCount * w.delta + 1)
         let fused = !opt.needsGradientBuffer  // SGD and the Riemannian step are fused
         var scratch = s.maxOver((F + 1)..<(T + 1)) { $0.updateScratchBytes(fused: fused) }
         if h == 1 && fused { scratch = max(scratch, 8 * head.channels) }
         scratch = max(scratch, 4 * s.maxOver((F + 2)..<(T + 1)) { $0.backwardDataScratchWords })
         b.scratch = max(scratch, 4 * forwardScratchWords(s, B, lastLayer: T, head: h == 1, packed: packed))
         return b
+    }
+
+    /// The working buffers of one stage, in words per sample: what the plan
+    /// counts and what the trainer takes, from one computation.
+    struct StageBuffers {
+        /// pp: each of the frozen forward's ping-pong pair, max(n_1..n_{F-1}).
+        let pingPong: Int
+        /// zf: the frozen layers' pre-pool buffer, max z_l over frozen layers with a pool.
+        let frozenPool: Int
+        /// dw: each delta buffer, max(z_{F+1}..z_T, h n_L).
+        let delta: Int
+        /// d: 2 delta buffers, or 1 when the stage has a single backward layer.
+        let deltaCount: Int
+
+        init(_ s: NetworkShape, _ st: TrainingStage) {
+            let F = st.frozenCount, T = st.lastTrained
+            pingPong = F >= 2 ? s.maxWidth(1..<F) : 0
+            frozenPool = s.maxOver(1..<(F + 1)) { $0.poolTemporaryWords }
+            var dw = s.maxOver((F + 1)..<(T + 1)) { $0.preWords }
+            if st.hasAuxHead { dw = max(dw, s.classCount) }
+            delta = dw
+            deltaCount = (T - F) + (st.hasAuxHead ? 1 : 0) >= 2 ? 2 : 1
+        }
     }
 
     /// The auxiliary head's input after layer T: global average pooling of s_T

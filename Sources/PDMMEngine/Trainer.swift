@@ -92,6 +92,8 @@ public final class Trainer {
     var input: Tensor
     let labels: UnsafeMutablePointer<Int32>
     var stage = TrainingStage(frozenCount: 0, lastTrained: 0, hasAuxHead: false, checkpointed: false)
+    /// The current stage's working buffers (the plan's `StageBuffers`), set by `beginStage`.
+    var stageBuffers: MemoryPlan.StageBuffers
     var stageMarks = (weights: 0, optimizer: 0)
     var lastInnerMark = 0
     /// Provenance snapshot per trained layer (calibration runs only).
@@ -143,6 +145,7 @@ public final class Trainer {
         provenance = [Tensor](repeating: empty, count: L + 2)
         acts = [Tensor](repeating: empty, count: L + 2)
         idx = [UnsafeMutablePointer<Int32>?](repeating: nil, count: L + 2)
+        stageBuffers = MemoryPlan.StageBuffers(model.shape, plan.stages[0])
         headInput = empty
         forwardScratch = MemoryPlan.forwardScratchWordsPerLayer(model.shape, batch, packed: plan.packedForward) + [0]
         input = arena.take(.input, batch * n[0])
@@ -157,6 +160,7 @@ public final class Trainer {
     public func beginStage(_ i: Int) {
         if currentStage >= 0 { endStage() }
         stage = plan.stages[i]
+        stageBuffers = MemoryPlan.StageBuffers(net, stage)
         let headIn = TensorShape(channels: MemoryPlan.auxHeadInput(net, lastTrained: stage.lastTrained).channels,
                                  height: 1, width: 1)
         let classes = TensorShape(channels: n[L], height: 1, width: 1)
@@ -420,11 +424,11 @@ public final class Trainer {
 
         // 1. Frozen layers 1...F: ping-pong (and one pre-pool buffer), store nothing;
         //    s_F goes to the stored input of layer F+1.
+        let sizes = stageBuffers
         if F >= 1 {
-            let ppw = F >= 2 ? net.maxWidth(1..<F) : 0
-            let pp0 = arena.take(.activationsWorking, batch * ppw)
-            let pp1 = arena.take(.activationsWorking, batch * ppw)
-            let zt = arena.take(.activationsWorking, batch * net.maxOver(1..<(F + 1)) { $0.poolTemporaryWords })
+            let pp0 = arena.take(.activationsWorking, batch * sizes.pingPong)
+            let pp1 = arena.take(.activationsWorking, batch * sizes.pingPong)
+            let zt = arena.take(.activationsWorking, batch * sizes.frozenPool)
             var x = input
             for l in 1...F {
                 let out = l == F ? arena.take(.activationsStored, batch * n[l]) : (l % 2 == 1 ? pp0 : pp1)
@@ -437,11 +441,8 @@ public final class Trainer {
 
         // 2. Delta buffers (the logits land in d0; d1 is the pre-pool buffer of the
         //    trained forward) and the per-sample loss row.
-        var dw = net.maxOver((F + 1)..<(T + 1)) { $0.preWords }
-        if head { dw = max(dw, n[L]) }
-        let backwardLayers = (T - F) + (head ? 1 : 0)
-        var d0 = arena.take(.activationsWorking, batch * dw)
-        var d1 = backwardLayers >= 2 ? arena.take(.activationsWorking, batch * dw) : d0
+        var d0 = arena.take(.activationsWorking, batch * sizes.delta)
+        var d1 = sizes.deltaCount == 2 ? arena.take(.activationsWorking, batch * sizes.delta) : d0
         let lossRow = arena.take(.activationsWorking, batch)
 
         // 3. Trained layers F+1...T, storing what backward needs.
