@@ -75,6 +75,13 @@ public struct ByteCounts: Equatable, Sendable {
             + activationsWorking + scratch
     }
 
+    /// Per-category sum of two counts (two arenas resident together).
+    public func adding(_ o: ByteCounts) -> ByteCounts {
+        var r = ByteCounts()
+        for c in MemoryCategory.allCases { r[c] = self[c] + o[c] }
+        return r
+    }
+
     /// Per-category maximum of two counts.
     public func maximum(_ o: ByteCounts) -> ByteCounts {
         var r = ByteCounts()

@@ -1,58 +1,3 @@
-/// How the Error Group threshold I_threshold is chosen.
-public enum ErrorThreshold: Equatable {
-    /// d_i > value (a cross-entropy, in nats).
-    case value(Double)
-    /// The threshold that puts this fraction of all training samples D into E
-    /// (the document reports 5-12 %): the (fraction x |D|)-th largest deviation.
-    case fraction(Double)
-}
-
-/// The PDMM method's settings (names as in the research document; see the README).
-public struct PDMMConfig: Equatable {
-    /// k: Ideal learning uses blockwise(k); defect learning trains the top k layers.
-    public var k = 2
-    /// Fraction of each class taken (seeded) into D_Ideal when the data has no "verified" flag.
-    public var idealFraction = 0.20
-    /// Train G_Ideal with full backprop instead of blockwise(k).
-    public var idealBackprop = false
-    public var idealEpochs = 30
-    public var defectEpochs = 30
-    public var threshold = ErrorThreshold.fraction(0.08)
-    /// IVC runs every `ivcPeriod` defect-learning steps (0 = never).
-    public var ivcPeriod = 10
-    public var alpha = 0.5
-    public var beta = 1.0
-    public var gamma = 0.1
-    /// 0 <= lambdaMax < 1.
-    public var lambdaMax = 0.5
-    public var batch = 32
-    public var learningRate = 0.05
-    public var optimizer = OptimizerKind.sgd
-    public var seed: UInt64 = 1
-    public init() {}
-
-    public func validate(layers L: Int) throws(EngineError) {
-        if k < 1 || k > L { throw .invalidK(k: k, layers: L) }
-        if !(idealFraction > 0 && idealFraction < 1) {
-            throw .invalidParameter(name: "idealFraction", reason: "must satisfy 0 < idealFraction < 1")
-        }
-        _ = try DualSystem.validate(lambdaMax: lambdaMax)
-        switch threshold {
-        case .value(let v):
-            if !(v >= 0 && v < 32768) { throw .invalidParameter(name: "threshold", reason: "must be in [0, 32768)") }
-        case .fraction(let f):
-            if !(f > 0 && f < 1) { throw .invalidParameter(name: "error fraction", reason: "must satisfy 0 < f < 1") }
-        }
-        if ivcPeriod < 0 { throw .invalidParameter(name: "ivcPeriod", reason: "must be >= 0") }
-        if !(alpha >= 0 && beta >= 0 && gamma >= 0) {
-            throw .invalidParameter(name: "alpha, beta, gamma", reason: "must be >= 0")
-        }
-        if alpha * beta >= 1 || alpha * gamma >= 1 {
-            throw .invalidParameter(name: "alpha*beta, alpha*gamma", reason: "must be < 1 (IVC rates are Q0.32)")
-        }
-    }
-}
-
 /// One phase of the pipeline: its planned and measured bytes and its MACs.
 public struct PhaseRecord: Equatable {
     public var name: String
@@ -60,32 +5,67 @@ public struct PhaseRecord: Equatable {
     public var measured: ByteCounts
     public var macs: MACCounts
     public var steps = 0
+    /// The bytes of another phase's arena resident throughout this one (defect
+    /// learning and IVC on G_Ideal run interleaved, each in its own arena): part of
+    /// the pipeline's peak, not of this phase's planned/measured.
+    public var alsoResident = ByteCounts()
+}
+
+/// One IVC step's measurements (printed per step; `--trace FILE` writes them).
+public struct IVCRecord: Equatable {
+    /// The defect-learning step after which IVC ran.
+    public var step: Int
+    /// U_E: G_Ideal's mean normalised predictive entropy on E, in [0, 1].
+    public var uncertainty: Double
+    /// L_BP: mean cross-entropy of the dedicated BP validation batch (held-out D_Ideal), before the update.
+    public var lossBP: Double
+    /// L_Delta = 1/2 ||W - W_provenance||^2 over the calibrated layers, before the update.
+    public var lossDelta: Double
 }
 
 /// The PDMM method end to end, every phase inside an arena:
+/// 0. D_Ideal selection (`IdealSelection`): verified flags, confident learning
+///    (k-fold out-of-fold probabilities of the own label from small bp runs) or a
+///    random stratified fraction; a seeded `holdoutFraction` of D_Ideal is held out
+///    from G_Ideal's training.
 /// 1. Ideal Value Criterion learning: G_Ideal from D_Ideal with blockwise(k) (or bp).
 /// 2. Error Group separation: d_i = cross-entropy of the true class under G_Ideal
-///    for every sample of D_new; E = {d_i > I_threshold}, each with (true, predicted).
+///    for every sample of D_new; E = {d_i > I_threshold}, each with (true, predicted);
+///    by default I_threshold is measured: the 0.95-quantile of G_Ideal's deviations on
+///    the held-out D_Ideal.
 /// 3. Local defect learning: a copy of G_Ideal whose top k layers (the last one is
 ///    the Error-Aware head, a second output layer) train on E; the L-k layers below
 ///    are frozen (shared with G_Ideal, read-only) and store nothing.
-/// 4. Information Value Calibration every `ivcPeriod` steps: U_E = mean predictive
-///    entropy over E / ln C; one backprop pass on a validation batch (from D_Ideal)
-///    gives grad L_BP; W <- W - alpha U_E (beta grad L_BP + gamma (W - W_provenance)),
-///    W_provenance = the top k layers at the end of Ideal learning.
+/// 4. Information Value Calibration every `ivcPeriod` steps (Theorem 1): U_E = G_Ideal's
+///    mean predictive entropy over E / ln C; a dedicated BP pass on a held-out D_Ideal
+///    batch gives grad L_BP; G_Ideal's top k layers W <- W - alpha U_E (beta grad L_BP
+///    + gamma (W - W_provenance)), W_provenance = those layers at the end of phase 1
+///    (read-only in the IVC arena). `IVCTarget.errorAwareCopy` calibrates the copy instead.
 /// 5. Dual-System Decision: A_final = (1 - lambda) softmax(stable) + lambda softmax(error-aware),
-///    lambda = lambdaMax (1 - PII), PII = the stable head's top probability.
+///    lambda = lambdaMax (1 - PII), PII = the stable head's top probability x (1 - the total
+///    variation distance between the two systems' distributions) (`DualSystem`).
 ///
 /// The host times each public phase method; the engine records bytes and MACs.
 public final class PDMMPipeline {
     public let config: PDMMConfig
     public let shape: NetworkShape
     public let train: Dataset
+    /// How D_Ideal was (or will be) chosen.
+    public let selection: IdealSelection
+    /// D_Ideal: G_Ideal trains on `idealTrain`, `idealHoldout` is held out.
     public private(set) var ideal: Dataset
+    public private(set) var idealTrain: Dataset
+    public private(set) var idealHoldout: Dataset
+    /// D_new = D minus D_Ideal.
     public private(set) var rest: Dataset
+    /// Indices into `train` of D_Ideal's and D_new's samples (in their order).
+    public private(set) var idealIndices: [Int] = []
+    public private(set) var restIndices: [Int] = []
     public let stable: Model
     public let errorAware: Model
     public private(set) var errorGroup: Dataset
+    /// Indices into `rest` of the Error Group's members.
+    public private(set) var errorIndices: [Int] = []
     /// (true class, predicted class) of each Error Group member, in E's order.
     public private(set) var errorPairs: [(Int, Int)] = []
     /// The deviation threshold used (Q16.16 nats).
@@ -94,53 +74,153 @@ public final class PDMMPipeline {
     public private(set) var saturations: UInt64 = 0
     public private(set) var lastUncertainty: Int32 = 0
     public private(set) var ivcCount = 0
+    /// One record per IVC step.
+    public private(set) var ivcTrace: [IVCRecord] = []
+    /// Out-of-fold probability of each training sample's own label (Q16.16), when
+    /// D_Ideal was chosen by confident learning.
+    public private(set) var outOfFoldConfidence: [Int32] = []
+    var selected = false
 
-    /// Splits `train` into D_Ideal (the samples flagged in `verified`, or else in
-    /// `train.verified`, if the data has such a column; otherwise a seeded,
-    /// class-stratified fraction) and D_new.
+    /// Chooses the selection (verified when the data or `verified` has flags and
+    /// no other selection is asked for, else confident); verified and random
+    /// selections are made here, confident selection by `selectIdeal()`.
     public init(shape: NetworkShape, config: PDMMConfig, train: Dataset, verified explicit: [Bool]? = nil) throws(EngineError) {
         let verified = explicit ?? train.verified
         try config.validate(layers: shape.layerCount)
         if train.featureCount != shape.inputWidth {
             throw .featureMismatch(expected: shape.inputWidth, got: train.featureCount)
         }
+        if let verified, verified.count != train.count {
+            throw .invalidParameter(name: "verified", reason: "needs one flag per sample")
+        }
+        let sel = config.idealSelection ?? (verified != nil ? .verified : .confident)
+        if sel == .verified && verified == nil {
+            throw .invalidParameter(name: "ideal selection", reason: "verified needs a verified column in the data")
+        }
         self.config = config
         self.shape = shape
         self.train = train
-        var idealIdx: [Int] = []
-        var restIdx: [Int] = []
-        if let verified {
-            if verified.count != train.count {
-                throw .invalidParameter(name: "verified", reason: "needs one flag per sample")
-            }
-            for i in 0..<train.count { if verified[i] { idealIdx.append(i) } else { restIdx.append(i) } }
-        } else {
-            (idealIdx, restIdx) = PDMMPipeline.stratified(train, fraction: config.idealFraction, seed: config.seed)
+        self.selection = sel
+        let empty = train.subset([])
+        ideal = empty
+        idealTrain = empty
+        idealHoldout = empty
+        rest = empty
+        errorGroup = empty
+        stable = Model(shape: shape, seed: config.seed)
+        errorAware = Model(shape: shape, seed: config.seed)
+        switch sel {
+        case .verified:
+            var idealIdx: [Int] = [], restIdx: [Int] = []
+            for i in 0..<train.count { if verified![i] { idealIdx.append(i) } else { restIdx.append(i) } }
+            try setIdeal(idealIdx, restIdx)
+        case .random:
+            let (idealIdx, restIdx) = PDMMPipeline.stratified(train, fraction: config.idealFraction, seed: config.seed)
+            try setIdeal(idealIdx, restIdx)
+        case .confident:
+            break
         }
+    }
+
+    /// Fixes D_Ideal and D_new and holds out a seeded stratified part of D_Ideal.
+    func setIdeal(_ idealIdx: [Int], _ restIdx: [Int]) throws(EngineError) {
         if idealIdx.isEmpty || restIdx.isEmpty {
-            throw .invalidParameter(name: "idealFraction", reason: "leaves D_Ideal or D_new empty")
+            throw .invalidParameter(name: "D_Ideal", reason: "the selection leaves D_Ideal or D_new empty")
         }
+        idealIndices = idealIdx
+        restIndices = restIdx
         ideal = train.subset(idealIdx)
         rest = train.subset(restIdx)
         errorGroup = rest.subset([])
-        stable = Model(shape: shape, seed: config.seed)
-        errorAware = Model(shape: shape, seed: config.seed)
+        let (held, kept) = PDMMPipeline.stratified(ideal, fraction: config.holdoutFraction, seed: config.seed ^ 0x401D)
+        if kept.isEmpty { throw .invalidParameter(name: "holdoutFraction", reason: "leaves nothing of D_Ideal to train on") }
+        idealTrain = ideal.subset(kept)
+        idealHoldout = ideal.subset(held)
+        selected = true
     }
 
-    /// Per class, a seeded shuffle of its samples; the first ceil(fraction x count) go to D_Ideal.
+    /// Phase 0 (confident selection only; nothing to do otherwise): `selectionFolds`
+    /// bp runs, each on all folds but one, give every training sample the
+    /// probability of its own label from a model that never saw it; per class the
+    /// `idealFraction` most confident samples form D_Ideal (ties: lower index first).
+    public func selectIdeal() throws(EngineError) {
+        if selected { return }
+        let folds = config.selectionFolds
+        var fold = [Int](repeating: 0, count: train.count)
+        // Seeded stratified fold assignment: each class dealt round-robin after a shuffle.
+        for c in 0..<train.classes {
+            var members: [Int] = []
+            for i in 0..<train.count where Int(train.label(i)) == c { members.append(i) }
+            PDMMPipeline.shuffle(&members, seed: config.seed ^ 0xF01D, stream: UInt64(c))
+            for (j, i) in members.enumerated() { fold[i] = j % folds }
+        }
+        var confidence = [Int32](repeating: 0, count: train.count)
+        var record = PhaseRecord(name: "ideal selection (confident, \(folds)-fold bp)", planned: ByteCounts(),
+                                 measured: ByteCounts(), macs: MACCounts())
+        for f in 0..<folds {
+            var inIdx: [Int] = [], outIdx: [Int] = []
+            for i in 0..<train.count { if fold[i] == f { outIdx.append(i) } else { inIdx.append(i) } }
+            if inIdx.isEmpty || outIdx.isEmpty { continue }
+            let model = Model(shape: shape, seed: config.seed &+ UInt64(f) &+ 1)
+            let t = try Trainer(model: model, batch: config.batch, mode: .bp, optimizer: config.optimizer,
+                                options: TrainingOptions(learningRate: config.learningRate, seed: config.seed &+ UInt64(f)),
+                                budget: try MemoryPlan(shape: shape, batch: config.batch, mode: .bp,
+                                                       optimizer: config.optimizer).peakWritable)
+            let fit = train.subset(inIdx), held = train.subset(outIdx)
+            t.beginStage(0)
+            for e in 0..<config.selectionEpochs { _ = try t.trainEpoch(fit, epoch: e) }
+            t.endStage()
+            let p = try Predictor(shape: shape, batch: config.batch, dual: false, perSampleCount: held.count, budget: Int.max)
+            let table = try p.deviations(model, held)
+            for (j, i) in outIdx.enumerated() { confidence[i] = Kernels.exp(-table.deviation(j)) }
+            record.planned = record.planned.maximum(t.plan.bytes).maximum(p.planned)
+            record.measured = record.measured.maximum(t.arena.peak).maximum(p.arena.peak)
+            record.macs = PDMMPipeline.add(record.macs, t.macs, minus: MACCounts())
+            record.macs.evaluation += p.macs
+            record.steps += t.stepCount
+            saturations += t.saturations + p.saturations
+        }
+        outOfFoldConfidence = confidence
+        var idealIdx: [Int] = [], restIdx: [Int] = []
+        for c in 0..<train.classes {
+            var members: [Int] = []
+            for i in 0..<train.count where Int(train.label(i)) == c { members.append(i) }
+            if members.isEmpty { continue }
+            members.sort { confidence[$0] != confidence[$1] ? confidence[$0] > confidence[$1] : $0 < $1 }
+            let take = min(PDMMPipeline.ceilFraction(members.count, config.idealFraction), members.count)
+            idealIdx.append(contentsOf: members[0..<take])
+            restIdx.append(contentsOf: members[take...])
+        }
+        idealIdx.sort()
+        restIdx.sort()
+        phases.append(record)
+        try setIdeal(idealIdx, restIdx)
+    }
+
+    /// ceil(count x fraction).
+    static func ceilFraction(_ count: Int, _ fraction: Double) -> Int {
+        var take = Int(Double(count) * fraction)
+        if Double(take) < Double(count) * fraction { take += 1 }
+        return take
+    }
+
+    /// A seeded Fisher-Yates shuffle (counter-based bits: the same everywhere).
+    static func shuffle(_ a: inout [Int], seed: UInt64, stream: UInt64) {
+        for i in stride(from: a.count - 1, to: 0, by: -1) {
+            let r = Int(UInt64(Kernels.randomBits(seed, stream << 32 | UInt64(i))) % UInt64(i + 1))
+            a.swapAt(i, r)
+        }
+    }
+
+    /// Per class, a seeded shuffle of its samples; the first ceil(fraction x count) go to the first list.
     static func stratified(_ d: Dataset, fraction: Double, seed: UInt64) -> ([Int], [Int]) {
         var ideal: [Int] = [], rest: [Int] = []
         for c in 0..<d.classes {
             var members: [Int] = []
             for i in 0..<d.count where Int(d.label(i)) == c { members.append(i) }
             if members.isEmpty { continue }
-            for i in stride(from: members.count - 1, to: 0, by: -1) {
-                let r = Int(UInt64(Kernels.randomBits(seed ^ 0x1DEA1, UInt64(c) << 32 | UInt64(i))) % UInt64(i + 1))
-                members.swapAt(i, r)
-            }
-            var take = Int(Double(members.count) * fraction)
-            if Double(take) < Double(members.count) * fraction { take += 1 }
-            take = min(take, members.count)
+            PDMMPipeline.shuffle(&members, seed: seed ^ 0x1DEA1, stream: UInt64(c))
+            let take = min(ceilFraction(members.count, fraction), members.count)
             ideal.append(contentsOf: members[0..<take])
             rest.append(contentsOf: members[take...])
         }
@@ -149,15 +229,16 @@ public final class PDMMPipeline {
 
     var idealMode: TrainingMode { config.idealBackprop ? .bp : .blockwise(k: config.k) }
 
-    /// Phase 1: trains G_Ideal on D_Ideal.
+    /// Phase 1: trains G_Ideal on D_Ideal minus its held-out part (selecting D_Ideal first if needed).
     public func learnIdeal() throws(EngineError) {
+        try selectIdeal()
         let plan = try MemoryPlan(shape: shape, batch: config.batch, mode: idealMode, optimizer: config.optimizer)
         let t = try Trainer(model: stable, batch: config.batch, mode: idealMode, optimizer: config.optimizer,
                             options: TrainingOptions(learningRate: config.learningRate, seed: config.seed),
                             budget: plan.peakWritable)
         for s in 0..<t.stageCount {
             t.beginStage(s)
-            for e in 0..<config.idealEpochs { _ = try t.trainEpoch(ideal, epoch: e) }
+            for e in 0..<config.idealEpochs { _ = try t.trainEpoch(idealTrain, epoch: e) }
         }
         t.endStage()
         saturations += t.saturations
@@ -166,26 +247,32 @@ public final class PDMMPipeline {
         errorAware.copyParameters(from: stable)
     }
 
-    /// Phase 2: the Error Group. Forward passes of G_Ideal over D_new only.
+    /// Phase 2: the Error Group. Forward passes of G_Ideal over D_new (and, for the
+    /// measured threshold, over the held-out D_Ideal first).
     public func separate() throws(EngineError) {
-        let p = try Predictor(shape: shape, batch: config.batch, dual: false, perSampleCount: rest.count,
-                              budget: Int.max)
-        let table = try p.deviations(stable, rest)
+        let p = try Predictor(shape: shape, batch: config.batch, dual: false,
+                              perSampleCount: max(rest.count, idealHoldout.count), budget: Int.max)
         switch config.threshold {
         case .value(let v):
             thresholdQ16 = Trainer.q16(v)
         case .fraction(let f):
             // the (f |D|)-th largest deviation of D_new (|D| = all training samples)
+            let table = try p.deviations(stable, rest)
             let want = min(max(Int((f * Double(train.count)).rounded()), 1), rest.count)
             thresholdQ16 = PDMMPipeline.kthLargest(table, want)
             thresholdQ16 = thresholdQ16 > 0 ? thresholdQ16 - 1 : 0  // d_i > threshold keeps the k-th
+        case .idealQuantile(let q):
+            let table = try p.deviations(stable, idealHoldout)
+            thresholdQ16 = PDMMPipeline.quantile(table, q)
         }
+        let table = try p.deviations(stable, rest)
         var idx: [Int] = []
         errorPairs = []
         for i in 0..<rest.count where table.deviation(i) > thresholdQ16 {
             idx.append(i)
             errorPairs.append((Int(rest.label(i)), Int(table.predicted(i))))
         }
+        errorIndices = idx
         errorGroup = rest.subset(idx)
         saturations += p.saturations
         var m = MACCounts()
@@ -194,40 +281,61 @@ public final class PDMMPipeline {
                                   macs: m, steps: 0))
     }
 
-    /// The k-th largest value (1-based) of `t`, by counting on a copy-free binary search.
-    static func kthLargest(_ t: DeviationTable, _ k: Int) -> Int32 {
-        var lo = Int64(Int32.min), hi = Int64(Int32.max)  // invariant: count(>= lo) >= k
-        while lo < hi {
-            let mid = lo + (hi - lo + 1) / 2
-            var c = 0
-            for i in 0..<t.count where Int64(t.deviation(i)) >= mid { c += 1 }
-            if c >= k { lo = mid } else { hi = mid - 1 }
-        }
-        return Int32(lo)
+    /// The q-quantile of `t` by nearest rank: the ceil(q n)-th smallest value.
+    static func quantile(_ t: DeviationTable, _ q: Double) -> Int32 {
+        Selection.quantile(count: t.count, q) { t.deviation($0) }
     }
 
-    /// Phases 3 and 4: local defect learning on E with IVC every `ivcPeriod` steps.
+    /// The k-th largest value (1-based) of `t`.
+    static func kthLargest(_ t: DeviationTable, _ k: Int) -> Int32 {
+        Selection.kthLargest(count: t.count, k) { t.deviation($0) }
+    }
+
+    /// Phases 3 and 4: local defect learning on E with IVC every `ivcPeriod` steps
+    /// (nothing when E is empty).
+    /// With IVC on G_Ideal two arenas are resident together (the defect run's and
+    /// the calibration's: G_Ideal's top k layers and W_provenance); each phase's
+    /// record counts both.
     public func learnDefects() throws(EngineError) {
-        if errorGroup.count == 0 {
-            throw .invalidParameter(name: "Error Group", reason: "is empty: lower the threshold")
-        }
+        // An empty Error Group is a finding (no sample of D_new deviates more than the
+        // threshold): nothing to learn, the error-aware model stays G_Ideal's copy.
+        if errorGroup.count == 0 { return }
         let mode = TrainingMode.local(k: config.k)
         let calibrate = config.ivcPeriod > 0
+        let onCopy = calibrate && config.ivcTarget == .errorAwareCopy
         let plan = try MemoryPlan(shape: shape, batch: config.batch, mode: mode, optimizer: config.optimizer,
-                                  calibration: calibrate)
+                                  calibration: onCopy)
         let t = try Trainer(model: errorAware, batch: config.batch, mode: mode, optimizer: config.optimizer,
                             options: TrainingOptions(learningRate: config.learningRate, seed: config.seed ^ 0xDEF),
-                            budget: plan.peakWritable, calibration: calibrate)
+                            budget: plan.peakWritable, calibration: onCopy)
         t.beginStage(0)
+        // The calibration run on G_Ideal (Theorem 1): its own arena, SGD-shaped (IVC is fused).
+        var c: Trainer? = nil
+        if calibrate && !onCopy {
+            let cp = try MemoryPlan(shape: shape, batch: config.batch, mode: mode, optimizer: .sgd, calibration: true)
+            let ct = try Trainer(model: stable, batch: config.batch, mode: mode, optimizer: .sgd,
+                                 options: TrainingOptions(learningRate: config.learningRate, seed: config.seed ^ 0x1FC),
+                                 budget: cp.peakWritable, calibration: true)
+            ct.beginStage(0)
+            c = ct
+        }
+        let ivcRun = c ?? t
+        let resident = c.map { $0.plan.bytes } ?? ByteCounts()
         var defect = PhaseRecord(name: "local defect learning (local(\(config.k)))", planned: plan.bytes,
                                  measured: ByteCounts(), macs: MACCounts())
-        var ivc = PhaseRecord(name: "information value calibration", planned: plan.bytes,
-                              measured: ByteCounts(), macs: MACCounts())
-        // Planned per phase: a defect step uses the optimizer's own buffers; an IVC
-        // step is fused (scratch, no gradient buffer) and keeps W_provenance.
-        defect.planned.scratch = try MemoryPlan(shape: shape, batch: config.batch, mode: mode,
-                                                optimizer: config.optimizer).bytes.scratch
-        ivc.planned.gradients = 0
+        defect.alsoResident = resident
+        var ivc = PhaseRecord(name: onCopy ? "information value calibration (error-aware copy)"
+                                           : "information value calibration (G_Ideal)",
+                              planned: ivcRun.plan.bytes, measured: ByteCounts(), macs: MACCounts())
+        if onCopy {
+            // Planned per phase: a defect step uses the optimizer's own buffers; an IVC
+            // step is fused (scratch, no gradient buffer) and keeps W_provenance.
+            defect.planned.scratch = try MemoryPlan(shape: shape, batch: config.batch, mode: mode,
+                                                    optimizer: config.optimizer).bytes.scratch
+            ivc.planned.gradients = 0
+        } else {
+            ivc.alsoResident = plan.bytes
+        }
         var step = 0
         var validationStart = 0
         for e in 0..<config.defectEpochs {
@@ -242,18 +350,23 @@ public final class PDMMPipeline {
                 start += config.batch
                 step += 1
                 if calibrate && step % config.ivcPeriod == 0 {
-                    let b2 = t.macs
-                    t.arena.resetStagePeak()
-                    let u = try t.normalizedEntropy(errorGroup)
+                    let b2 = ivcRun.macs
+                    ivcRun.arena.resetStagePeak()
+                    let u = try ivcRun.normalizedEntropy(errorGroup)
                     lastUncertainty = u
                     let uE = Double(u) / 65536
-                    try t.calibrate(ideal, start: validationStart,
-                                gradRate: config.alpha * uE * config.beta, pullRate: config.alpha * uE * config.gamma)
+                    let lossDelta = ivcRun.provenanceDistance()
+                    let validation = onCopy ? ideal : idealHoldout
+                    let bp = try ivcRun.calibrate(validation, start: validationStart, gradRate: config.alpha * uE * config.beta,
+                                                  pullRate: config.alpha * uE * config.gamma)
+                    ivcTrace.append(IVCRecord(step: step, uncertainty: uE,
+                                              lossBP: Double(bp.lossSum) / 65536 / Double(max(bp.samples, 1)),
+                                              lossDelta: lossDelta))
                     validationStart += config.batch
-                    if validationStart >= ideal.count { validationStart = 0 }
-                    ivc.measured = ivc.measured.maximum(t.arena.stagePeak)
-                    var m = PDMMPipeline.add(ivc.macs, t.macs, minus: b2)
-                    m.evaluation = ivc.macs.evaluation + (t.macs.evaluation - b2.evaluation)
+                    if validationStart >= validation.count { validationStart = 0 }
+                    ivc.measured = ivc.measured.maximum(ivcRun.arena.stagePeak)
+                    var m = PDMMPipeline.add(ivc.macs, ivcRun.macs, minus: b2)
+                    m.evaluation = ivc.macs.evaluation + (ivcRun.macs.evaluation - b2.evaluation)
                     ivc.macs = m
                     ivc.steps += 1
                     ivcCount += 1
@@ -261,7 +374,8 @@ public final class PDMMPipeline {
             }
         }
         t.endStage()
-        saturations += t.saturations
+        c?.endStage()  // G_Ideal's calibrated top k layers back into its model image
+        saturations += t.saturations + (c?.saturations ?? 0)
         phases.append(defect)
         if calibrate { phases.append(ivc) }
     }
@@ -277,12 +391,12 @@ public final class PDMMPipeline {
     }
 
     /// Phase 5 on `data`: correct counts of the stable head, the error-aware model and A_final.
-    public func decide(_ data: Dataset) throws(EngineError) -> (stable: Int, errorAware: Int, final: Int) {
+    public func decide(_ data: Dataset) throws(EngineError) -> DualDecision {
         // Read-only: G_Ideal entirely plus the error-aware copy's top k layers (its
         // frozen layers are G_Ideal's own).
         let frozen = 4 * (shape.totalParameterCount
             + shape.parameterCount(layers: (shape.layerCount - config.k + 1)...shape.layerCount))
-        let p = try Predictor(shape: shape, batch: config.batch, dual: true, perSampleCount: 0,
+        let p = try Predictor(shape: shape, batch: config.batch, dual: true, perSampleCount: data.count,
                               frozenBytes: frozen, budget: Int.max)
         let r = try p.dualDecision(stable: stable, errorAware: errorAware, lambdaMax: config.lambdaMax, data)
         saturations += p.saturations
@@ -299,8 +413,8 @@ public final class PDMMPipeline {
     public var peakWritable: (planned: Int, measured: Int) {
         var p = 0, m = 0
         for ph in phases {
-            p = max(p, ph.planned.writable)
-            m = max(m, ph.measured.writable)
+            p = max(p, ph.planned.writable + ph.alsoResident.writable)
+            m = max(m, ph.measured.writable + ph.alsoResident.writable)
         }
         return (p, m)
     }

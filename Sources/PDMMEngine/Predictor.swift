@@ -189,11 +189,14 @@ public final class Predictor {
     }
 
     /// The Dual-System Decision over `data`: A_final = (1 - lambda) p_stable +
-    /// lambda p_error, lambda = lambdaMax (1 - PII), PII = max_j p_stable[j].
-    /// Returns the correct counts of the stable head, the error-aware model
-    /// and A_final. lambdaMax must satisfy 0 <= lambdaMax < 1.
+    /// lambda p_error, lambda = lambdaMax (1 - PII), PII from both systems
+    /// (`DualSystem.pii`). Returns the correct counts of the stable head, the
+    /// error-aware model and A_final, the samples where A_final's class differs
+    /// from the stable head's, and, when the predictor was planned with
+    /// `perSampleCount` >= data.count, lambda's quartiles (kept per sample in scratch).
+    /// lambdaMax must satisfy 0 <= lambdaMax < 1.
     public func dualDecision(stable: Model, errorAware: Model, lambdaMax: Double,
-                             _ data: Dataset) throws(EngineError) -> (stable: Int, errorAware: Int, final: Int) {
+                             _ data: Dataset) throws(EngineError) -> DualDecision {
         let lm = try DualSystem.validate(lambdaMax: lambdaMax)
         try check(stable, data)
         try check(errorAware, data)
@@ -205,7 +208,14 @@ public final class Predictor {
         let buffers = takeForwardBuffers()
         let keep = arena.take(.activationsWorking, batch * c)
         _ = arena.take(.activationsWorking, batch)  // loss row (unused here, planned for symmetry)
-        var result = (stable: 0, errorAware: 0, final: 0)
+        var result = DualDecision()
+        let keepLambda = data.count <= perSampleCount
+        arena.release(.scratch, to: 0)
+        generation &+= 1  // a deviation table's scratch is reused below
+        // Per sample (as `deviations` keeps them): lambda, then A_final's class.
+        let kept = keepLambda ? data.count : 0
+        let raw = UnsafeMutableRawPointer(arena.takeScratch64(kept)).assumingMemoryBound(to: Int32.self)
+        let lambdas = Tensor(base: raw, count: kept), finals = Tensor(base: raw + kept, count: kept)
         var start = 0
         while start < data.count {
             let rows = min(batch, data.count - start)
@@ -218,14 +228,71 @@ public final class Predictor {
             for r in 0..<rows {
                 let ps = keep.slice(r * c, c), pe = ze.slice(r * c, c)
                 let label = Int(labels[r])
-                if DualSystem.argmax(ps) == label { result.stable += 1 }
+                let lam = DualSystem.lambda(lambdaMaxQ16: lm, pii: DualSystem.pii(ps, pe))
+                let s = DualSystem.argmax(ps), f = DualSystem.combinedArgmax(ps, pe, lambda: lam)
+                if s == label { result.stable += 1 }
                 if DualSystem.argmax(pe) == label { result.errorAware += 1 }
-                if DualSystem.combinedArgmax(ps, pe, lambdaMax: lm) == label { result.final += 1 }
+                if f == label { result.final += 1 }
+                if f != s { result.differs += 1 }
+                if keepLambda {
+                    lambdas[start + r] = lam
+                    finals[start + r] = Int32(f)
+                }
             }
             start += rows
         }
         arena.release(.activationsWorking, to: mark)
+        if keepLambda && data.count > 0 {
+            func q(_ p: Double) -> Int32 { Selection.quantile(count: data.count, p) { lambdas[$0] } }
+            result.lambda = LambdaQuartiles(min: q(0), lower: q(0.25), median: q(0.5), upper: q(0.75), max: q(1))
+        }
+        arena.release(.scratch, to: 0)
         return result
+    }
+}
+
+/// What `Predictor.dualDecision` counted.
+public struct DualDecision: Equatable {
+    /// Correct predictions of the stable head (G_Ideal), the error-aware model and A_final.
+    public var stable = 0
+    public var errorAware = 0
+    public var final = 0
+    /// Samples where A_final's class differs from the stable head's.
+    public var differs = 0
+    /// lambda's distribution over the samples, or nil when not kept.
+    public var lambda: LambdaQuartiles?
+    public init() {}
+}
+
+/// The min, quartiles and max of lambda over a data set (Q16.16, nearest rank).
+public struct LambdaQuartiles: Equatable {
+    public var min: Int32
+    public var lower: Int32
+    public var median: Int32
+    public var upper: Int32
+    public var max: Int32
+}
+
+/// Order statistics by counting (a binary search over the value range): no copy, no sort.
+enum Selection {
+    /// The k-th largest (1-based) of `count` values read by `value`.
+    static func kthLargest(count: Int, _ k: Int, _ value: (Int) -> Int32) -> Int32 {
+        var lo = Int64(Int32.min), hi = Int64(Int32.max)  // invariant: count(>= lo) >= k
+        while lo < hi {
+            let mid = lo + (hi - lo + 1) / 2
+            var c = 0
+            for i in 0..<count where Int64(value(i)) >= mid { c += 1 }
+            if c >= k { lo = mid } else { hi = mid - 1 }
+        }
+        return Int32(lo)
+    }
+
+    /// The q-quantile by nearest rank: the ceil(q n)-th smallest (the smallest for q = 0).
+    static func quantile(count n: Int, _ q: Double, _ value: (Int) -> Int32) -> Int32 {
+        var rank = Int(Double(n) * q)
+        if Double(rank) < Double(n) * q { rank += 1 }
+        rank = min(max(rank, 1), n)
+        return kthLargest(count: n, n - rank + 1, value)
     }
 }
 
@@ -276,6 +343,28 @@ public enum DualSystem {
         return Int32((lambdaMax * 65536).rounded(.down))
     }
 
+    /// The Probabilistic Information Index of one sample, from both systems: the
+    /// stable head's top probability times one minus the total variation distance
+    /// between the two distributions, PII = max_j ps[j] (1 - 1/2 sum_j |ps[j] - pe[j]|),
+    /// in [0, 1] (Q16.16). High when the stable head is sure and the error-aware
+    /// model agrees (much information, low threat); low when the stable head is
+    /// unsure or the two systems disagree.
+    public static func piiValue(stable ps: [Int32], errorAware pe: [Int32]) -> Int32 {
+        pii(Tensor(base: UnsafeMutablePointer(mutating: ps), count: ps.count),
+            Tensor(base: UnsafeMutablePointer(mutating: pe), count: pe.count))
+    }
+
+    static func pii(_ ps: Tensor, _ pe: Tensor) -> Int32 {
+        var top: Int32 = 0
+        var l1: Int64 = 0
+        for j in 0..<ps.count {
+            top = max(top, ps[j])
+            l1 += abs(Int64(ps[j]) - Int64(pe[j]))
+        }
+        let agree = max(0, (1 << 16) - min(Rounding.divNearest(l1, 2), 1 << 16))
+        return Kernels.mul(min(max(top, 0), 1 << 16), Int32(agree))
+    }
+
     /// lambda = lambdaMax (1 - PII), Q16.16. With lambdaMax < 1 and PII >= 0,
     /// lambda <= lambdaMax < 1 for every PII.
     public static func lambda(lambdaMaxQ16 lm: Int32, pii: Int32) -> Int32 {
@@ -290,10 +379,8 @@ public enum DualSystem {
     }
 
     /// arg max of (1 - lambda) ps + lambda pe.
-    static func combinedArgmax(_ ps: Tensor, _ pe: Tensor, lambdaMax lm: Int32) -> Int {
-        var pii: Int32 = 0
-        for j in 0..<ps.count { pii = max(pii, ps[j]) }
-        let lam = Int64(lambda(lambdaMaxQ16: lm, pii: pii))
+    static func combinedArgmax(_ ps: Tensor, _ pe: Tensor, lambda l: Int32) -> Int {
+        let lam = Int64(l)
         var best = 0
         var bestV = Int64.min
         for j in 0..<ps.count {

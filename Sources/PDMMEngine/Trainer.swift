@@ -363,8 +363,10 @@ public final class Trainer {
     /// `data` (in order): a backprop pass of the current stage, then per layer
     /// W <- W - SR(gradRate/rows * sum_b grad L_BP) - SR(pullRate (W - W_provenance)).
     /// `gradRate` = alpha U_E beta, `pullRate` = alpha U_E gamma. Requires a
-    /// plan made with `calibration: true`.
-    public func calibrate(_ data: Dataset, start: Int, gradRate: Double, pullRate: Double) throws(EngineError) {
+    /// plan made with `calibration: true`. Returns the batch's loss before the
+    /// update (L_BP of the validation pass).
+    @discardableResult
+    public func calibrate(_ data: Dataset, start: Int, gradRate: Double, pullRate: Double) throws(EngineError) -> PassStats {
         if !plan.calibration {
             throw .invalidParameter(name: "calibrate", reason: "the plan has no provenance snapshot (calibration: false)")
         }
@@ -378,7 +380,25 @@ public final class Trainer {
         load(data, rows: rows) { r in start + r }
         calibrating = (Trainer.rateQ32(gradRate / Double(rows)), Trainer.rateQ32(pullRate))
         defer { calibrating = nil }
-        _ = pass(rows: rows, train: true)
+        return pass(rows: rows, train: true)
+    }
+
+    /// L_Delta = 1/2 ||W - W_provenance||^2 over the stage's trained layers (and
+    /// head), in real units; 0 without a provenance snapshot (calibration: false).
+    /// Sums exact int64 squares of the Q16.16 differences per layer.
+    public func provenanceDistance() -> Double {
+        if !plan.calibration || currentStage < 0 { return 0 }
+        var total = 0.0
+        func add(_ l: Int) {
+            let w = params[l], w0 = provenance[l]
+            for i in 0..<w.count {
+                let d = Int64(w[i]) - Int64(w0[i])  // |d| < 2^32
+                total += Double(d) * Double(d)
+            }
+        }
+        for l in stage.trained { add(l) }  // no array: called between steps
+        if stage.hasAuxHead { add(L + 1) }
+        return total / 2 / 4_294_967_296.0  // (Q16.16)^2 -> real
     }
 
     /// One training step on the `rows` samples already in the arena's input.

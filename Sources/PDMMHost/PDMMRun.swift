@@ -42,7 +42,7 @@ public func runPDMM(_ cfg: PDMMConfig, shape: NetworkShape, train: Dataset, test
     let im = Double(p.phases.last(where: { $0.name.hasPrefix("information") }).map { $0.macs.total + $0.macs.evaluation } ?? 0)
     secs.append(defectTime * dm / max(dm + im, 1))
     if cfg.ivcPeriod > 0 { secs.append(defectTime * im / max(dm + im, 1)) }
-    var decision = (stable: 0, errorAware: 0, final: 0)
+    var decision = DualDecision()
     try timed { decision = try p.decide(test) }
     var counts: [String: Int] = [:]
     for (t, pr) in p.errorPairs { counts["\(t)>\(pr)", default: 0] += 1 }

@@ -6,6 +6,7 @@ import XCTest
 final class PDMMTests: XCTestCase {
     func smallPipeline(_ cfg: PDMMConfig = PDMMConfig()) throws -> PDMMPipeline {
         var c = cfg
+        if cfg.threshold == PDMMConfig().threshold { c.threshold = .fraction(0.08) }  // random labels: E by share
         c.batch = 8
         c.idealEpochs = 3
         c.defectEpochs = 3
@@ -16,7 +17,9 @@ final class PDMMTests: XCTestCase {
     }
 
     func testIdealSetIsStratifiedAndSeeded() throws {
-        let p = try smallPipeline()
+        var cfg = PDMMConfig()
+        cfg.idealSelection = .random
+        let p = try smallPipeline(cfg)
         var perClass = [Int](repeating: 0, count: 4), idealPerClass = [Int](repeating: 0, count: 4)
         for i in 0..<p.train.count { perClass[Int(p.train.label(i))] += 1 }
         for i in 0..<p.ideal.count { idealPerClass[Int(p.ideal.label(i))] += 1 }
@@ -24,7 +27,10 @@ final class PDMMTests: XCTestCase {
             XCTAssertEqual(idealPerClass[c], Int((Double(perClass[c]) * 0.2).rounded(.up)), "class \(c)")
         }
         XCTAssertEqual(p.ideal.count + p.rest.count, p.train.count)
-        let q = try smallPipeline()
+        // A seeded, stratified 20 % of D_Ideal is held out from G_Ideal's training.
+        XCTAssertEqual(p.idealTrain.count + p.idealHoldout.count, p.ideal.count)
+        XCTAssertGreaterThanOrEqual(p.idealHoldout.count, p.ideal.count / 5)
+        let q = try smallPipeline(cfg)
         XCTAssertEqual((0..<p.ideal.count).map { p.ideal.feature($0, 0) }, (0..<q.ideal.count).map { q.ideal.feature($0, 0) })
     }
 
@@ -167,7 +173,7 @@ final class PDMMTests: XCTestCase {
     }
 
     func testPipelineMeasuredEqualsPlannedPerPhaseAndIsDeterministic() throws {
-        func run() throws -> (PDMMPipeline, (stable: Int, errorAware: Int, final: Int)) {
+        func run() throws -> (PDMMPipeline, DualDecision) {
             let p = try smallPipeline()
             try p.learnIdeal()
             try p.separate()
@@ -176,16 +182,112 @@ final class PDMMTests: XCTestCase {
             return (p, r)
         }
         let (p, r) = try run()
-        XCTAssertEqual(p.phases.map(\.name), ["ideal learning (blockwise(2))", "error group separation",
-                                             "local defect learning (local(2))", "information value calibration",
-                                             "dual-system decision"])
+        XCTAssertEqual(p.phases.map(\.name), ["ideal selection (confident, 3-fold bp)", "ideal learning (blockwise(2))",
+                                             "error group separation", "local defect learning (local(2))",
+                                             "information value calibration (G_Ideal)", "dual-system decision"])
         for ph in p.phases { XCTAssertEqual(ph.measured, ph.planned, ph.name) }
         XCTAssertGreaterThan(p.ivcCount, 0)
         let (q, r2) = try run()
         XCTAssertEqual(p.errorAware.weightsHash, q.errorAware.weightsHash)
         XCTAssertEqual(p.stable.weightsHash, q.stable.weightsHash)
         XCTAssertEqual(r.final, r2.final)
-        XCTAssertEqual(p.peakWritable.planned, p.phases.map { $0.planned.writable }.max())
+        XCTAssertEqual(p.peakWritable.planned, p.phases.map { $0.planned.writable + $0.alsoResident.writable }.max())
+        XCTAssertEqual(p.peakWritable.planned, p.peakWritable.measured)
+        let lq = try XCTUnwrap(r.lambda)
+        XCTAssertLessThanOrEqual(lq.max, try DualSystem.validate(lambdaMax: p.config.lambdaMax))
+        let five = [lq.min, lq.lower, lq.median, lq.upper, lq.max]
+        XCTAssertEqual(five, five.sorted())
+        XCTAssertGreaterThanOrEqual(lq.min, 0)
+    }
+
+    /// Confident learning on a set where the answer is known: two well-separated
+    /// classes with 15 % of the labels flipped. The out-of-fold probability of the
+    /// own label is low for flipped samples, so D_Ideal (the most confident 20 % of
+    /// each class) holds none of them, while a random 20 % would hold about 15 %.
+    func testConfidentSelectionPicksCleanSamplesOverFlippedOnes() throws {
+        var rng = SplitMix(21)
+        let n = 300
+        var f: [Int32] = [], l: [Int32] = [], flipped = Set<Int>()
+        for i in 0..<n {
+            let c = i % 2
+            for j in 0..<6 {
+                let noise = Int32(truncatingIfNeeded: rng.next() >> 48) - (1 << 15)  // +-0.5
+                f.append((c == 0 ? -(1 << 16) : (1 << 16)) * (j % 2 == 0 ? 1 : -1) + noise)
+            }
+            var label = Int32(c)
+            if rng.next() % 100 < 15 { label = 1 - label; flipped.insert(i) }
+            l.append(label)
+        }
+        let data = try Dataset(featureCount: 6, classes: 2, features: f, labels: l)
+        var cfg = PDMMConfig()
+        cfg.batch = 16
+        cfg.selectionEpochs = 8
+        let p = try PDMMPipeline(shape: try NetworkShape(widths: [6, 8, 2]), config: cfg, train: data)
+        XCTAssertEqual(p.selection, .confident)
+        try p.selectIdeal()
+        XCTAssertEqual(p.phases.first?.name, "ideal selection (confident, 3-fold bp)")
+        XCTAssertEqual(p.phases.first?.measured, p.phases.first?.planned)
+        let flippedInIdeal = p.idealIndices.filter { flipped.contains($0) }.count
+        XCTAssertGreaterThan(flipped.count, 30)
+        XCTAssertEqual(flippedInIdeal, 0, "D_Ideal holds flipped samples")
+        XCTAssertEqual(p.ideal.count, 60)  // ceil(0.2 x 150) per class
+        // the flipped samples are the least confident ones: most are in the bottom 20 %
+        let conf = p.outOfFoldConfidence
+        let order = (0..<n).sorted { conf[$0] < conf[$1] }
+        let lowest = Set(order.prefix(flipped.count))
+        XCTAssertGreaterThan(Double(lowest.intersection(flipped).count), 0.8 * Double(flipped.count))
+    }
+
+    /// The measured threshold is the nearest-rank quantile of G_Ideal's deviations
+    /// on the held-out D_Ideal, recomputed here from the deviation table; the rule on known values too.
+    func testMeasuredThresholdIsTheQuantileOfHeldOutIdealDeviations() throws {
+        let values: [Int32] = [5, 1, 9, 3, 7, 2, 8, 6, 4, 10]  // 1...10
+        XCTAssertEqual(Selection.quantile(count: 10, 0.95) { values[$0] }, 10)  // ceil(9.5) = 10th smallest
+        XCTAssertEqual(Selection.quantile(count: 10, 0.9) { values[$0] }, 9)
+        XCTAssertEqual(Selection.quantile(count: 10, 0.5) { values[$0] }, 5)
+        XCTAssertEqual(Selection.quantile(count: 10, 0.0) { values[$0] }, 1)
+        XCTAssertEqual(Selection.quantile(count: 1, 0.95) { _ in -3 }, -3)
+        var cfg = PDMMConfig()
+        cfg.idealSelection = .random
+        cfg.threshold = .idealQuantile(0.9)
+        let p = try smallPipeline(cfg)
+        try p.learnIdeal()
+        try p.separate()
+        let pr = try Predictor(shape: p.shape, batch: 8, dual: false, perSampleCount: p.idealHoldout.count, budget: 1 << 22)
+        let t = try pr.deviations(p.stable, p.idealHoldout)
+        let sorted = (0..<t.count).map { t.deviation($0) }.sorted()
+        let rank = Int((0.9 * Double(sorted.count)).rounded(.up))
+        XCTAssertEqual(p.thresholdQ16, sorted[rank - 1])
+        XCTAssertGreaterThan(p.errorGroup.count, 0)
+        for i in 0..<p.errorGroup.count { XCTAssertGreaterThan(p.errorIndices[i], -1) }
+    }
+
+    /// Theorem 1: IVC updates G_Ideal's top k layers only; with U_E = 0 (alpha = 0)
+    /// it changes nothing; L_Delta is 0 at the first IVC step.
+    func testIVCUpdatesOnlyGIdealsTrainableLayers() throws {
+        func pipeline(alpha: Double) throws -> (PDMMPipeline, [Int32]) {
+            var cfg = PDMMConfig()
+            cfg.alpha = alpha
+            cfg.idealSelection = .random
+            let p = try smallPipeline(cfg)
+            try p.learnIdeal()
+            let before = (0..<p.stable.parameterCount).map { p.stable[$0] }
+            try p.separate()
+            try p.learnDefects()
+            return (p, before)
+        }
+        let (p0, w0) = try pipeline(alpha: 0)
+        XCTAssertEqual((0..<p0.stable.parameterCount).map { p0.stable[$0] }, w0, "alpha = 0: G_Ideal bit-identical")
+        let (p, w) = try pipeline(alpha: 0.5)
+        XCTAssertGreaterThan(p.ivcCount, 0)
+        XCTAssertEqual(p.ivcTrace.first?.lossDelta, 0)
+        XCTAssertGreaterThan(p.ivcTrace.last?.lossDelta ?? 0, 0)
+        XCTAssertGreaterThan(p.ivcTrace.first?.lossBP ?? 0, 0)
+        let frozen = p.shape.parameterCount(layers: 1...(p.shape.layerCount - p.config.k))
+        let now = (0..<p.stable.parameterCount).map { p.stable[$0] }
+        XCTAssertEqual(Array(now[0..<frozen]), Array(w[0..<frozen]), "layers below the top k unchanged")
+        XCTAssertNotEqual(Array(now[frozen...]), Array(w[frozen...]), "the top k layers calibrated")
+        for r in p.ivcTrace { XCTAssertTrue(r.uncertainty >= 0 && r.uncertainty <= 1) }
     }
 
     func testDefectAndIVCStepsAllocateNothing() throws {
@@ -216,17 +318,8 @@ final class PDMMTests: XCTestCase {
         let a = Model(shape: shape, seed: 1), b = Model(shape: shape, seed: 2)
         let data = syntheticData(features: 12, classes: 4, count: 100, seed: 4)
         let p = try Predictor(shape: shape, batch: 8, dual: true, perSampleCount: data.count, budget: 1 << 20)
-        _ = try p.evaluate(a, data)
-        _ = try p.deviations(a, data)
-        _ = try p.dualDecision(stable: a, errorAware: b, lambdaMax: 0.5, data)
-        let before = malloc_counter_calls()
-        for _ in 0..<10 {
-            _ = try p.evaluate(a, data)
-            _ = try p.deviations(a, data)
-            _ = try p.dualDecision(stable: a, errorAware: b, lambdaMax: 0.5, data)
-        }
-        XCTAssertEqual(malloc_counter_calls() - before, 0)
-        XCTAssertEqual(p.arena.peak, p.planned)
+        try predictorPasses(p, a, b, data)
+        try assertPredictorPassesAllocateNothing(p, a, b, data, rounds: 10)
     }
 
     func testConfigErrors() throws {
