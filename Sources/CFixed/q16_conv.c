@@ -216,7 +216,7 @@ Q16_MV static void q16c_im2col(q16_t *Q16_RESTRICT col, const q16_t *Q16_RESTRIC
 /*
  * C[m x n] = A[m x k] * B[k x n] (row-major, C rows n apart) when the caller's
  * pre-pass bound shows that no int64 partial sum can overflow. The products and
- * tiles are q16_gemm_nn's axpy microkernel (q16_gemm.c), but the exact sums are
+ * tiles are q16_gemm_nn's axpy microkernel (q16i_ax_sums, q16_gemm_impl.h), but the exact sums are
  * rounded and saturated without branches: q16_gemm_nn's per-output branch on the
  * sign mispredicts on fresh data (half the outputs are negative), which costs
  * about as much as the products when k = C*kh*kw is small (k = 31: ~1.8x the
@@ -225,27 +225,6 @@ Q16_MV static void q16c_im2col(q16_t *Q16_RESTRICT col, const q16_t *Q16_RESTRIC
  * previous one: the overlapped columns get the same values again, and only the
  * new columns' saturations are counted.
  */
-#if (defined(__x86_64__) || defined(__i386__)) && !defined(Q16_GEMM_GENERIC)
-#define CG_PAIRS 1 /* two q16 per 64-bit load, as q16_gemm.c (see its "Pair loads") */
-#else
-#define CG_PAIRS 0
-#endif
-#if defined(__clang__)
-#define CG_K_LOOP _Pragma("clang loop vectorize(disable) interleave(disable)")
-#else
-#define CG_K_LOOP
-#endif
-#define CG_MAX_MR 4
-#define CG_MAX_NR 32
-#define CG_WIDE_MR 4
-#define CG_WIDE_NR 32
-#if CG_PAIRS
-#define CG_NARROW_MR 2
-#define CG_NARROW_NR 16
-#else
-#define CG_NARROW_MR 4
-#define CG_NARROW_NR 8
-#endif
 
 /** q16i_round_sat64 without branches (bit-identical); 1 is added to *ns when saturated. */
 Q16_INLINE q16_t q16c_round_sat64(int64_t acc, uint64_t *ns) {
@@ -259,50 +238,38 @@ Q16_INLINE q16_t q16c_round_sat64(int64_t acc, uint64_t *ns) {
     return (q16_t)(neg ? (int64_t)0 - (int64_t)q : (int64_t)q);
 }
 
-#if CG_PAIRS
-Q16_INLINE uint64_t cg_load_pair(const q16_t *p) {
-    uint64_t w;
-    memcpy(&w, p, sizeof w);
-    return w;
-}
-/* The two halves of a pair, sign-extended (no out-of-range conversion). */
-Q16_INLINE int64_t cg_lo(uint64_t w) { return (int64_t)((w & 0xFFFFFFFFu) ^ 0x80000000u) - 0x80000000; }
-Q16_INLINE int64_t cg_hi(uint64_t w) { return (int64_t)((w >> 32) ^ 0x80000000u) - 0x80000000; }
-Q16_INLINE int cg_little_endian(void) {
-    const uint16_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
-}
-#endif
-
 /*
- * An mr x nr tile (compile-time sizes after inlining) at C. Every column is stored, but only
- * the saturations of columns >= c0 are counted: columns < c0 overlap the previous panel and
- * get the same values again.
+ * An mr x nr tile (compile-time sizes after inlining) at C, rows of A lda apart: the sums of
+ * q16_gemm.c's tiles (q16_gemm_impl.h), rounded without branches. Every column is stored, but
+ * only the saturations of columns >= c0 are counted: columns < c0 overlap the previous panel
+ * and get the same values again. The _plain form (no pair loads) also serves the edge tiles.
  */
-Q16_INLINE void cg_tile(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RESTRICT A, size_t lda,
-                        const q16_t *Q16_RESTRICT B, size_t ldb, int k, int mr, int nr, int c0, uint64_t *nsat) {
-    int r, c, p;
+Q16_INLINE void cg_tile_plain(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RESTRICT A, size_t lda,
+                              const q16_t *Q16_RESTRICT B, size_t ldb, int k, int mr, int nr, int c0,
+                              uint64_t *nsat) {
+    int64_t s[AX_MAX_MR][AX_MAX_NR];
+    int r, c;
     uint64_t ns = 0;
-#if CG_PAIRS
-    int64_t lo[CG_MAX_MR][CG_MAX_NR / 2], hi[CG_MAX_MR][CG_MAX_NR / 2];
-    const int np = nr / 2, le = cg_little_endian();
-    for (r = 0; r < mr; r++)
-        for (c = 0; c < np; c++) lo[r][c] = hi[r][c] = 0;
-    CG_K_LOOP
-    for (p = 0; p < k; p++) {
-        const q16_t *Q16_RESTRICT b = B + (size_t)p * ldb;
-        uint64_t w[CG_MAX_NR / 2];
-        for (c = 0; c < np; c++) w[c] = cg_load_pair(b + 2 * c);
-        for (r = 0; r < mr; r++) {
-            const int64_t av = A[(size_t)r * lda + (size_t)p];
-            for (c = 0; c < np; c++) {
-                lo[r][c] += av * cg_lo(w[c]);
-                hi[r][c] += av * cg_hi(w[c]);
-            }
+    q16i_ax_sums(s, NULL, A, lda, 1, B, ldb, k, mr, nr);
+    for (r = 0; r < mr; r++) {
+        q16_t *Q16_RESTRICT cr = C + (size_t)r * ldc;
+        for (c = 0; c < nr; c++) {
+            uint64_t o = 0;
+            cr[c] = q16c_round_sat64(s[r][c], &o);
+            ns += o & (uint64_t)(c >= c0);
         }
     }
+    *nsat += ns;
+}
+
+Q16_INLINE void cg_tile(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RESTRICT A, size_t lda,
+                        const q16_t *Q16_RESTRICT B, size_t ldb, int k, int mr, int nr, int c0, uint64_t *nsat) {
+#if Q16_PAIRS
+    int64_t lo[AX_MAX_MR][AX_MAX_NR / 2], hi[AX_MAX_MR][AX_MAX_NR / 2];
+    const int np = nr / 2, le = q16i_little_endian();
+    int r, c;
+    uint64_t ns = 0;
+    q16i_ax_sums_pairs(lo, hi, NULL, A, lda, 1, B, ldb, k, mr, np);
     for (r = 0; r < mr; r++) {
         q16_t *Q16_RESTRICT cr = C + (size_t)r * ldc;
         for (c = 0; c < np; c++) {
@@ -313,46 +280,16 @@ Q16_INLINE void cg_tile(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_REST
             ns += (o_lo & (uint64_t)(c_lo >= c0)) + (o_hi & (uint64_t)(c_hi >= c0));
         }
     }
-#else
-    int64_t s[CG_MAX_MR][CG_MAX_NR];
-    for (r = 0; r < mr; r++)
-        for (c = 0; c < nr; c++) s[r][c] = 0;
-    CG_K_LOOP
-    for (p = 0; p < k; p++) {
-        const q16_t *Q16_RESTRICT b = B + (size_t)p * ldb;
-        for (r = 0; r < mr; r++) {
-            const int64_t av = A[(size_t)r * lda + (size_t)p];
-            for (c = 0; c < nr; c++) s[r][c] += av * (int64_t)b[c];
-        }
-    }
-    for (r = 0; r < mr; r++) {
-        q16_t *Q16_RESTRICT cr = C + (size_t)r * ldc;
-        for (c = 0; c < nr; c++) {
-            uint64_t o = 0;
-            cr[c] = q16c_round_sat64(s[r][c], &o);
-            ns += o & (uint64_t)(c >= c0);
-        }
-    }
-#endif
     *nsat += ns;
+#else
+    cg_tile_plain(C, ldc, A, lda, B, ldb, k, mr, nr, c0, nsat);
+#endif
 }
 
-/* Edge tile with run-time sizes (mr <= CG_MAX_MR, nr <= CG_MAX_NR), all columns stored. */
+/* Edge tile with run-time sizes (mr <= AX_MAX_MR, nr <= AX_MAX_NR), all columns stored and counted. */
 static void cg_tile_edge(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RESTRICT A, size_t lda,
                          const q16_t *Q16_RESTRICT B, size_t ldb, int k, int mr, int nr, uint64_t *nsat) {
-    int64_t s[CG_MAX_MR][CG_MAX_NR];
-    int r, c, p;
-    for (r = 0; r < mr; r++)
-        for (c = 0; c < nr; c++) s[r][c] = 0;
-    for (p = 0; p < k; p++) {
-        const q16_t *Q16_RESTRICT b = B + (size_t)p * ldb;
-        for (r = 0; r < mr; r++) {
-            const int64_t av = A[(size_t)r * lda + (size_t)p];
-            for (c = 0; c < nr; c++) s[r][c] += av * (int64_t)b[c];
-        }
-    }
-    for (r = 0; r < mr; r++)
-        for (c = 0; c < nr; c++) C[(size_t)r * ldc + (size_t)c] = q16c_round_sat64(s[r][c], nsat);
+    cg_tile_plain(C, ldc, A, lda, B, ldb, k, mr, nr, 0, nsat);
 }
 
 /* One column panel [j, j + NRP) of every row: tiles of MR rows, then 2, then 1; columns [j + c0, j + NRP) stored. */
@@ -380,8 +317,8 @@ Q16_INLINE void cg_driver_impl(q16_t *C, const q16_t *A, const q16_t *B, int m, 
         cg_panel(C, A, B, m, n, k, 0, 0, MR, NR / 2, nsat);
         if (n > NR / 2) cg_panel(C, A, B, m, n, k, n - NR / 2, NR - n, MR, NR / 2, nsat);
     } else {
-        for (i0 = 0; i0 < m; i0 += CG_MAX_MR) {
-            const int mr = m - i0 < CG_MAX_MR ? m - i0 : CG_MAX_MR;
+        for (i0 = 0; i0 < m; i0 += AX_MAX_MR) {
+            const int mr = m - i0 < AX_MAX_MR ? m - i0 : AX_MAX_MR;
             cg_tile_edge(C + (size_t)i0 * (size_t)n, (size_t)n, A + (size_t)i0 * (size_t)k, (size_t)k, B, (size_t)n,
                          k, mr, n, nsat);
         }
@@ -391,12 +328,12 @@ Q16_INLINE void cg_driver_impl(q16_t *C, const q16_t *A, const q16_t *B, int m, 
 /* `wide`: AVX-512 (32 vector registers), the big tile. Adds the saturations to *nsat. */
 Q16_MV static void q16c_gemm(q16_t *C, const q16_t *A, const q16_t *B, int m, int n, int k, int wide,
                              uint64_t *nsat) {
-#if CG_PAIRS
+#if Q16_PAIRS
     if (wide)
-        cg_driver_impl(C, A, B, m, n, k, CG_WIDE_MR, CG_WIDE_NR, nsat);
+        cg_driver_impl(C, A, B, m, n, k, AX_WIDE_MR, AX_WIDE_NR, nsat);
     else
 #endif
-        cg_driver_impl(C, A, B, m, n, k, CG_NARROW_MR, CG_NARROW_NR, nsat);
+        cg_driver_impl(C, A, B, m, n, k, AX_NARROW_MR, AX_NARROW_NR, nsat);
     (void)wide;
 }
 
@@ -404,19 +341,9 @@ Q16_MV static void q16c_gemm(q16_t *C, const q16_t *A, const q16_t *B, int m, in
 static int q16c_wide_tiles(void) {
 #if defined(Q16C_FORCE_WIDE)
     return 1;
-#elif defined(Q16_HAVE_MV)
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
-#elif defined(__AVX512F__)
-    return 1;
 #else
-    return 0;
+    return q16i_wide_tiles();
 #endif
-}
-
-/** 1 if k products of magnitude <= ma*mb can never overflow int64 (q16_gemm.c's pre-pass bound). */
-static int q16c_int64_safe(uint32_t ma, uint32_t mb, uint64_t k) {
-    const uint64_t prod = (uint64_t)ma * (uint64_t)mb; /* <= 2^62 */
-    return prod == 0 || k <= (uint64_t)INT64_MAX / prod;
 }
 
 /* ------------------------------------------------------------------ */
@@ -526,7 +453,7 @@ q16_status q16_conv_forward(q16_t *Y, q16_t *scratch, const q16_t *X, const q16_
             ma = mbias > ma ? mbias : ma;
             mb = mb > (uint32_t)Q16_ONE ? mb : (uint32_t)Q16_ONE;
         }
-        safe = q16c_int64_safe(ma, mb, (uint64_t)K + 1u);
+        safe = q16i_int64_safe(ma, mb, (uint64_t)K + 1u, 0);
         wide = q16c_wide_tiles();
     }
     P = (size_t)p->Ho * (size_t)p->Wo;
@@ -613,8 +540,8 @@ q16_status q16_conv_backward_data(q16_t *dX, q16_t *scratch, const q16_t *dY, co
         const size_t taps_max = (size_t)q16c_bd_taps(p), pos_max = (size_t)q16c_bd_pos(p);
         const int strided = q16c_strided(p);
         /* the pre-pass bound over the whole call: W' holds values of Wt, dYcol values of dY (or 0) */
-        const int safe = q16c_int64_safe(q16i_maxabs(Wt, Q16C_W_WORDS(p)),
-                                         q16i_maxabs(dY, Q16C_OUT_WORDS(p) * (size_t)batch), taps_max);
+        const int safe = q16i_int64_safe(q16i_maxabs(Wt, Q16C_W_WORDS(p)),
+                                         q16i_maxabs(dY, Q16C_OUT_WORDS(p) * (size_t)batch), taps_max, 0);
         const int wide = q16c_wide_tiles();
         uint64_t nsat = 0;
         q16_t *Wph = scratch;                                      /* [C x taps] */
@@ -727,10 +654,9 @@ Q16_MV static void q16c_wg_accumulate(int64_t *acc, const q16_t *dy, const q16_t
 
 /* 1 when the int64 weight sums cannot overflow: batch*Ho*Wo * max|dY| * max|X| <= INT64_MAX. */
 static int q16c_weights_int64_safe(const q16_t *dY, const q16_t *X, int batch, const q16_conv_params *p) {
-    uint64_t prod = (uint64_t)q16i_maxabs(dY, Q16C_OUT_WORDS(p) * (size_t)batch) *
-                    (uint64_t)q16i_maxabs(X, Q16C_IN_WORDS(p) * (size_t)batch);
-    uint64_t n = (uint64_t)batch * (uint64_t)p->Ho * (uint64_t)p->Wo;
-    return prod == 0 || n <= (uint64_t)INT64_MAX / prod;
+    return q16i_int64_safe(q16i_maxabs(dY, Q16C_OUT_WORDS(p) * (size_t)batch),
+                           q16i_maxabs(X, Q16C_IN_WORDS(p) * (size_t)batch),
+                           (uint64_t)batch * (uint64_t)p->Ho * (uint64_t)p->Wo, 0);
 }
 
 /* The exact bias sum sum_{b,i,j} dY[b][f][i][j]; |sum| <= 2^31 * 2^31 = 2^62. */

@@ -83,9 +83,15 @@ q16_status q16_ref_conv_backward_data(q16_t *dX, const q16_t *dY, const q16_t *W
     return Q16_OK;
 }
 
-/* The exact Q32.32 sum s[f][c][u][v] = sum_{b,i,j} dY[b][f][i][j] * X[b][c][i*sh + u - pt][j*sw + v - pl]. */
-static q16i_acc128 q16c_ref_weight_sum(const q16_t *dY, const q16_t *X, int batch, const q16_conv_params *p, int f,
-                                       int c, int u, int v) {
+/*
+ * The exact Q32.32 sum s[f][c][u][v] = sum_{b,i,j} dY[b][f][i][j] * X[b][c][i*sh + u - pt][j*sw + v - pl]
+ * of weight w = ((f*C + c)*kh + u)*kw + v.
+ */
+static q16i_acc128 q16c_ref_weight_sum(const q16_t *dY, const q16_t *X, int batch, const q16_conv_params *p,
+                                       size_t w) {
+    const int v = (int)(w % (size_t)p->kw), u = (int)(w / (size_t)p->kw % (size_t)p->kh);
+    const int c = (int)(w / ((size_t)p->kw * (size_t)p->kh) % (size_t)p->C);
+    const int f = (int)(w / ((size_t)p->kw * (size_t)p->kh * (size_t)p->C));
     q16i_acc128 acc = {0u, 0u};
     int b, i, j;
     for (b = 0; b < batch; b++)
@@ -114,15 +120,11 @@ static int64_t q16c_ref_bias_sum(const q16_t *dY, int batch, const q16_conv_para
 
 q16_status q16_ref_conv_weight_grad(q16_t *dW, q16_t *dB, const q16_t *dY, const q16_t *X, int batch,
                                     const q16_conv_params *p, uint64_t *sat) {
-    int f, c, u, v;
+    int f;
+    size_t w;
     q16_status st = q16c_check_weights(dW, dB, NULL, 0, dY, X, batch, p);
     if (st != Q16_OK) return st;
-    for (f = 0; f < p->F; f++)
-        for (c = 0; c < p->C; c++)
-            for (u = 0; u < p->kh; u++)
-                for (v = 0; v < p->kw; v++)
-                    dW[IDX4(f, c, u, v, p->C, p->kh, p->kw)] =
-                        q16i_round_sat128(q16c_ref_weight_sum(dY, X, batch, p, f, c, u, v), sat);
+    for (w = 0; w < Q16C_W_WORDS(p); w++) dW[w] = q16i_round_sat128(q16c_ref_weight_sum(dY, X, batch, p, w), sat);
     if (dB) {
         uint64_t nsat = 0;
         for (f = 0; f < p->F; f++) dB[f] = q16s_sat(q16c_ref_bias_sum(dY, batch, p, f), &nsat);
@@ -134,19 +136,16 @@ q16_status q16_ref_conv_weight_grad(q16_t *dW, q16_t *dB, const q16_t *dY, const
 q16_status q16_ref_conv_backward_weights_sr(q16_t *W, q16_t *bias, const q16_t *dY, const q16_t *X,
                                             uint32_t lr_q32, int batch, const q16_conv_params *p, uint64_t seed,
                                             uint64_t counter, uint64_t *sat) {
-    int f, c, u, v;
+    int f;
+    size_t w;
     uint64_t nsat = 0;
     q16_status st = q16c_check_weights(W, bias, NULL, 0, dY, X, batch, p);
     if (st != Q16_OK) return st;
-    for (f = 0; f < p->F; f++)
-        for (c = 0; c < p->C; c++)
-            for (u = 0; u < p->kh; u++)
-                for (v = 0; v < p->kw; v++) {
-                    const size_t w = IDX4(f, c, u, v, p->C, p->kh, p->kw);
-                    q16i_acc128 s = q16c_ref_weight_sum(dY, X, batch, p, f, c, u, v);
-                    int64_t d = q16s_sr_mul128(s.hi, s.lo, lr_q32, q16_rng_u32(seed, counter + (uint64_t)w));
-                    W[w] = q16s_sat((int64_t)W[w] - d, &nsat);
-                }
+    for (w = 0; w < Q16C_W_WORDS(p); w++) {
+        q16i_acc128 s = q16c_ref_weight_sum(dY, X, batch, p, w);
+        int64_t d = q16s_sr_mul128(s.hi, s.lo, lr_q32, q16_rng_u32(seed, counter + (uint64_t)w));
+        W[w] = q16s_sat((int64_t)W[w] - d, &nsat);
+    }
     if (bias) {
         const uint64_t cb = counter + (uint64_t)Q16C_W_WORDS(p);
         for (f = 0; f < p->F; f++) {
@@ -164,20 +163,17 @@ q16_status q16_ref_conv_backward_weights_riemannian_sr(q16_t *W, q16_t *bias, q1
                                                        q16_t alpha_q16, uint32_t rho_q32, q16_phi_kind kind, int batch,
                                                        const q16_conv_params *p, uint64_t seed, uint64_t counter,
                                                        uint64_t *sat) {
-    int f, c, u, v;
+    int f;
+    size_t w;
     uint64_t nsat = 0;
     q16_t *ph = kind == Q16_PHI_GRAD_SQUARED ? phi : NULL; /* WEIGHT_ABS: phi is not touched */
     q16_status st = q16c_check_weights_riemannian(W, bias, phi, NULL, 0, dY, X, alpha_q16, kind, batch, p);
     if (st != Q16_OK) return st;
-    for (f = 0; f < p->F; f++)
-        for (c = 0; c < p->C; c++)
-            for (u = 0; u < p->kh; u++)
-                for (v = 0; v < p->kw; v++) {
-                    const size_t w = IDX4(f, c, u, v, p->C, p->kh, p->kw);
-                    const int64_t s = q16r_clamp128(q16c_ref_weight_sum(dY, X, batch, p, f, c, u, v), &nsat);
-                    W[w] = q16r_step(W[w], ph ? ph + w : NULL, s, lr_q32, gscale_q32, alpha_q16, rho_q32, kind, seed,
-                                     counter + (uint64_t)w, &nsat);
-                }
+    for (w = 0; w < Q16C_W_WORDS(p); w++) {
+        const int64_t s = q16r_clamp128(q16c_ref_weight_sum(dY, X, batch, p, w), &nsat);
+        W[w] = q16r_step(W[w], ph ? ph + w : NULL, s, lr_q32, gscale_q32, alpha_q16, rho_q32, kind, seed,
+                         counter + (uint64_t)w, &nsat);
+    }
     if (bias) {
         const size_t wn = Q16C_W_WORDS(p);
         for (f = 0; f < p->F; f++) {

@@ -26,18 +26,6 @@
 
 /* Q16_MV (target_clones), Q16_INLINE and Q16_RESTRICT come from q16_gemm_impl.h. */
 
-/*
- * The k loop of a register tile must stay a scalar loop: the vector code comes
- * from its fully unrolled body (SLP). Left alone, clang's loop vectoriser may
- * instead vectorise the k loop as a reduction, with strided gathers and a
- * spilled tile (3x slower on AVX2 and for gemm_tn).
- */
-#if defined(__clang__)
-#define Q16_K_LOOP _Pragma("clang loop vectorize(disable) interleave(disable)")
-#else
-#define Q16_K_LOOP
-#endif
-
 /* ------------------------------------------------------------------ */
 /* Overflow pre-pass                                                    */
 /* ------------------------------------------------------------------ */
@@ -56,114 +44,35 @@ Q16_MV uint32_t q16i_maxabs(const q16_t *Q16_RESTRICT x, size_t n) {
     return mx;
 }
 
-/**
- * 1 if k products of magnitude <= ma*mb plus `extra` can never overflow int64
- * (every partial sum, in any order, is bounded by k*ma*mb + extra).
- */
-static int q16i_int64_safe(uint32_t ma, uint32_t mb, int k, uint64_t extra) {
-    uint64_t prod = (uint64_t)ma * (uint64_t)mb; /* <= 2^62 */
-    uint64_t room = (uint64_t)INT64_MAX - extra;
-    if (prod == 0) return 1;
-    return (uint64_t)k <= room / prod;
-}
-
-/* ------------------------------------------------------------------ */
-/* Pair loads                                                           */
-/* ------------------------------------------------------------------ */
-/*
- * On x86-64 the kernels read two adjacent q16 values as one uint64_t and
- * split it into two sign-extended int64 lanes: "low half" and "high half".
- * The compiler turns (int64)(int32)lo * (int64)(int32)x into one vpmuldq /
- * pmuldq on the raw register (it only reads the low 32 bits of each lane),
- * and the high half costs one 64-bit shift instead of a sign-extending
- * shuffle per 8 values; that is ~30% faster on AVX-512 and AVX2. Elsewhere
- * (NEON has a widening 32x32->64 multiply-accumulate) the plain int32 loads
- * are better, so the pair form is used on x86 only. Both forms compute the
- * same exact int64 sums.
- */
-#if (defined(__x86_64__) || defined(__i386__)) && !defined(Q16_GEMM_GENERIC)
-#define Q16_PAIRS 1
-#else
-#define Q16_PAIRS 0
-#endif
-
-#if Q16_PAIRS
-#include <string.h>
-
-/** 1 on a little-endian machine (the value at the lower address is the low half). */
-Q16_INLINE int q16i_little_endian(void) {
-    const uint16_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
-}
-
-Q16_INLINE uint64_t q16i_load_pair(const q16_t *p) {
-    uint64_t w;
-    memcpy(&w, p, sizeof w);
-    return w;
-}
-
-/**
- * The low / high 32 bits of a pair, sign-extended, without an out-of-range
- * conversion: ((x ^ 2^31) - 2^31) for x in [0, 2^32) (compilers see a sign extension).
- */
-Q16_INLINE int64_t q16i_lo(uint64_t w) { return (int64_t)((w & 0xFFFFFFFFu) ^ 0x80000000u) - 0x80000000; }
-Q16_INLINE int64_t q16i_hi(uint64_t w) { return (int64_t)((w >> 32) ^ 0x80000000u) - 0x80000000; }
-#endif
-
 /* ------------------------------------------------------------------ */
 /* nn / tn: axpy microkernel                                            */
 /* ------------------------------------------------------------------ */
 /*
  * An mr x nr tile of C: C[r][c] = sum_p A(r, p) * B[p][c], with
  * A(r, p) = A[r*a_rs + p*a_cs] (nn: a_rs = k, a_cs = 1; tn: a_rs = 1, a_cs = m).
- * The caller guarantees that the int64 sums cannot overflow.
- *
- * Tile shapes (rows x columns; mr and nr are compile-time constants at every
- * call site, so after inlining the accumulators live in registers):
- *   wide   (x86 with AVX-512, 32 vector registers): 4 x 32 (16 zmm accumulators)
- *   narrow (other x86: AVX2 / SSE, 16 registers):   2 x 16 (8 ymm accumulators)
- *   plain  (everything else, e.g. NEON smlal):      4 x 8  (16 q-register accumulators)
+ * The caller guarantees that the int64 sums cannot overflow. The sums, the pair
+ * loads (Q16_PAIRS: x86) and the tile shapes (AX_*) are in q16_gemm_impl.h.
  */
-#define AX_MAX_MR 4
-#define AX_MAX_NR 32
-#define AX_WIDE_MR 4
-#define AX_WIDE_NR 32
-#if Q16_PAIRS
-#define AX_NARROW_MR 2
-#define AX_NARROW_NR 16
-#else
-#define AX_NARROW_MR 4
-#define AX_NARROW_NR 8
-#endif
+/* A tile without pair loads (every target's edge tiles, and all tiles where Q16_PAIRS is 0). */
+Q16_INLINE void ax_tile_plain(q16_t *Q16_RESTRICT C, size_t ldc, size_t c_cs, const q16_t *Q16_RESTRICT rbias,
+                              const q16_t *Q16_RESTRICT A, size_t a_rs, size_t a_cs, const q16_t *Q16_RESTRICT B,
+                              size_t ldb, int k, int mr, int nr, uint64_t *nsat) {
+    int64_t acc[AX_MAX_MR][AX_MAX_NR];
+    int r, c;
+    q16i_ax_sums(acc, rbias, A, a_rs, a_cs, B, ldb, k, mr, nr);
+    for (r = 0; r < mr; r++)
+        for (c = 0; c < nr; c++) C[(size_t)r * ldc + (size_t)c * c_cs] = q16i_round_sat64(acc[r][c], nsat);
+}
 
-#if Q16_PAIRS
 Q16_INLINE void ax_tile(q16_t *Q16_RESTRICT C, size_t ldc, size_t c_cs, const q16_t *Q16_RESTRICT rbias,
                         const q16_t *Q16_RESTRICT A, size_t a_rs, size_t a_cs, const q16_t *Q16_RESTRICT B,
                         size_t ldb, int k, int mr, int nr, uint64_t *nsat) {
+#if Q16_PAIRS
     int64_t lo[AX_MAX_MR][AX_MAX_NR / 2], hi[AX_MAX_MR][AX_MAX_NR / 2];
     const int np = nr / 2; /* column pairs */
-    int r, c, p;
+    int r, c;
     const int le = q16i_little_endian();
-    for (r = 0; r < mr; r++) {
-        const int64_t init = rbias ? q16i_bias_q32(rbias[r]) : 0;
-        for (c = 0; c < np; c++) lo[r][c] = hi[r][c] = init;
-    }
-    Q16_K_LOOP
-    for (p = 0; p < k; p++) {
-        const q16_t *Q16_RESTRICT b = B + (size_t)p * ldb;
-        const q16_t *Q16_RESTRICT a = A + (size_t)p * a_cs;
-        uint64_t w[AX_MAX_NR / 2];
-        for (c = 0; c < np; c++) w[c] = q16i_load_pair(b + 2 * c);
-        for (r = 0; r < mr; r++) {
-            int64_t av = a[(size_t)r * a_rs];
-            for (c = 0; c < np; c++) {
-                lo[r][c] += av * q16i_lo(w[c]);
-                hi[r][c] += av * q16i_hi(w[c]);
-            }
-        }
-    }
+    q16i_ax_sums_pairs(lo, hi, rbias, A, a_rs, a_cs, B, ldb, k, mr, np);
     for (r = 0; r < mr; r++) {
         q16_t *Q16_RESTRICT cr = C + (size_t)r * ldc;
         for (c = 0; c < np; c++) {
@@ -171,51 +80,16 @@ Q16_INLINE void ax_tile(q16_t *Q16_RESTRICT C, size_t ldc, size_t c_cs, const q1
             cr[(size_t)(2 * c + (le ? 1 : 0)) * c_cs] = q16i_round_sat64(hi[r][c], nsat);
         }
     }
-}
 #else
-Q16_INLINE void ax_tile(q16_t *Q16_RESTRICT C, size_t ldc, size_t c_cs, const q16_t *Q16_RESTRICT rbias,
-                        const q16_t *Q16_RESTRICT A, size_t a_rs, size_t a_cs, const q16_t *Q16_RESTRICT B,
-                        size_t ldb, int k, int mr, int nr, uint64_t *nsat) {
-    int64_t acc[AX_MAX_MR][AX_MAX_NR];
-    int r, c, p;
-    for (r = 0; r < mr; r++) {
-        const int64_t init = rbias ? q16i_bias_q32(rbias[r]) : 0;
-        for (c = 0; c < nr; c++) acc[r][c] = init;
-    }
-    Q16_K_LOOP
-    for (p = 0; p < k; p++) {
-        const q16_t *Q16_RESTRICT b = B + (size_t)p * ldb;
-        const q16_t *Q16_RESTRICT a = A + (size_t)p * a_cs;
-        for (r = 0; r < mr; r++) {
-            int64_t av = a[(size_t)r * a_rs];
-            for (c = 0; c < nr; c++) acc[r][c] += av * (int64_t)b[c];
-        }
-    }
-    for (r = 0; r < mr; r++)
-        for (c = 0; c < nr; c++) C[(size_t)r * ldc + (size_t)c * c_cs] = q16i_round_sat64(acc[r][c], nsat);
-}
+    ax_tile_plain(C, ldc, c_cs, rbias, A, a_rs, a_cs, B, ldb, k, mr, nr, nsat);
 #endif
+}
 
 /* Edge tile with run-time sizes: mr <= AX_MAX_MR rows, nr <= AX_MAX_NR columns. */
 static void ax_tile_edge(q16_t *Q16_RESTRICT C, size_t ldc, size_t c_cs, const q16_t *Q16_RESTRICT rbias,
                          const q16_t *Q16_RESTRICT A, size_t a_rs, size_t a_cs, const q16_t *Q16_RESTRICT B,
                          size_t ldb, int mr, int nr, int k, uint64_t *nsat) {
-    int64_t acc[AX_MAX_MR][AX_MAX_NR];
-    int r, c, p;
-    for (r = 0; r < mr; r++) {
-        const int64_t init = rbias ? q16i_bias_q32(rbias[r]) : 0;
-        for (c = 0; c < nr; c++) acc[r][c] = init;
-    }
-    for (p = 0; p < k; p++) {
-        const q16_t *Q16_RESTRICT b = B + (size_t)p * ldb;
-        const q16_t *Q16_RESTRICT a = A + (size_t)p * a_cs;
-        for (r = 0; r < mr; r++) {
-            int64_t av = a[(size_t)r * a_rs];
-            for (c = 0; c < nr; c++) acc[r][c] += av * (int64_t)b[c];
-        }
-    }
-    for (r = 0; r < mr; r++)
-        for (c = 0; c < nr; c++) C[(size_t)r * ldc + (size_t)c * c_cs] = q16i_round_sat64(acc[r][c], nsat);
+    ax_tile_plain(C, ldc, c_cs, rbias, A, a_rs, a_cs, B, ldb, k, mr, nr, nsat);
 }
 
 /*
@@ -281,17 +155,6 @@ Q16_MV static void ax_driver(q16_t *C, const q16_t *A, size_t a_rs, size_t a_cs,
                        &nsat);
     (void)wide;
     if (sat) *sat += nsat;
-}
-
-/** 1 when the wide (AVX-512) tiles should be used. */
-static int q16i_wide_tiles(void) {
-#if defined(Q16_HAVE_MV)
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
-#elif defined(__AVX512F__)
-    return 1;
-#else
-    return 0;
-#endif
 }
 
 /* ------------------------------------------------------------------ */

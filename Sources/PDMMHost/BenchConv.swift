@@ -52,15 +52,10 @@ func runConvBench(seconds: Double) -> String {
 
     // The reference: q16_gemm_nn 256^3, as in `bench kernels`.
     let gemm: Double = {
-        let n = 256, N = Int32(n)
-        var rng = ConvBenchLCG(state: 0x5EED_0000 &+ UInt64(n))
-        let a: [Int32] = (0 ..< n * n).map { _ in rng.q16Unit() }
-        let b: [Int32] = (0 ..< n * n).map { _ in rng.q16Unit() }
+        let n = 256
+        let (a, b) = benchSquareOperands(n)
         var c = [Int32](repeating: 0, count: n * n)
-        var sat: UInt64 = 0
-        let r = convBenchGMACs(macs: Double(n * n * n), seconds: seconds) {
-            if q16_gemm_nn(&c, a, b, N, N, N, &sat) != Q16_OK { failed += 1 }
-        }
+        let r = benchQ16GemmNN(n, a: a, b: b, c: &c, seconds: seconds, failed: &failed)
         sink &+= Int64(c[n * n / 2])
         return r
     }()
@@ -74,7 +69,7 @@ func runConvBench(seconds: Double) -> String {
     var worst = Double.infinity
     for s in convBenchShapes {
         var p = s.params
-        var rng = ConvBenchLCG(state: 0xC0_4E00 &+ UInt64(s.K * 131 + s.P))
+        var rng = BenchLCG(state: 0xC0_4E00 &+ UInt64(s.K * 131 + s.P))
         let inWords = s.batch * s.C * s.H * s.W, outWords = s.batch * s.F * s.Ho * s.Wo
         // Activations in [-1, 1], weights ~ 1/sqrt(K), output gradients ~ 1/64: typical magnitudes.
         let x: [Int32] = (0 ..< inWords).map { _ in rng.q16Unit() }
@@ -107,10 +102,10 @@ func runConvBench(seconds: Double) -> String {
             }
             counter &+= UInt64(s.F * s.K + s.F)
         }
-        let fwd = convBenchGMACs(macs: s.macs, seconds: seconds) { forward() }
-        let bwd = convBenchGMACs(macs: s.macs, seconds: seconds) { backwardData() }
-        let bww = convBenchGMACs(macs: s.macs, seconds: seconds) { backwardWeights() }
-        let step = convBenchGMACs(macs: 3 * s.macs, seconds: seconds) {
+        let fwd = benchGMACs(macs: s.macs, seconds: seconds) { forward() }
+        let bwd = benchGMACs(macs: s.macs, seconds: seconds) { backwardData() }
+        let bww = benchGMACs(macs: s.macs, seconds: seconds) { backwardWeights() }
+        let step = benchGMACs(macs: 3 * s.macs, seconds: seconds) {
             forward()
             backwardData()
             backwardWeights()
@@ -120,16 +115,16 @@ func runConvBench(seconds: Double) -> String {
         // float32 step on the same values.
         var fc = FloatConv(shape: s, x: x.map { Float($0) / 65536 }, w: w.map { Float($0) / 65536 },
                            bias: bias.map { Float($0) / 65536 }, dy: dy.map { Float($0) / 65536 })
-        let f32 = convBenchGMACs(macs: 3 * s.macs, seconds: seconds) { fc.step(lr: 0.01) }
+        let f32 = benchGMACs(macs: 3 * s.macs, seconds: seconds) { fc.step(lr: 0.01) }
         sink &+= Int64(fc.checksum)
 
         worst = min(worst, step / gemm)
-        func f(_ v: Double) -> String { String(format: "%.2f", v) }
+        let f = benchCell
         lines.append("| \(s.name) | \(f(fwd)) | \(f(bwd)) | \(f(bww)) | \(f(step)) | \(String(format: "%.0f", 100 * step / gemm)) % "
             + "| \(f(f32)) | \(f(step / f32))x |")
     }
     lines.append("")
-    lines.append("q16 GEMM 256^3 (q16_gemm_nn, same process): \(String(format: "%.2f", gemm)) GMAC/s.")
+    lines.append("q16 GEMM 256^3 (q16_gemm_nn, same process): \(benchCell(gemm)) GMAC/s.")
     let met = worst >= 0.70
     lines.append("Goal: a conv step at >= 70 % of the 256^3 GEMM GMAC/s: \(met ? "met" : "NOT met") "
         + "(lowest step / GEMM = \(String(format: "%.0f", 100 * worst)) %).")
@@ -195,22 +190,22 @@ private struct FloatConv {
                                                         let dxb = dxp.baseAddress! + b * inW
                                                         // forward: Y_b = W[F x K] * col[K x P] + bias
                                                         floatIm2col(cp.baseAddress!, xb, s)
-                                                        floatGemm(yb, wp.baseAddress!, cp.baseAddress!, m: F, n: P, k: K)
+                                                        sgemmBlocked(yb, wp.baseAddress!, cp.baseAddress!, m: F, n: P, k: K)
                                                         for f in 0 ..< F {
                                                             let bv = bp[f]
                                                             for q in 0 ..< P { yb[f * P + q] += bv }
                                                         }
                                                         // weight gradient: dW[F x K] += dY_b[F x P] * colT[P x K]
                                                         for k in 0 ..< K { for q in 0 ..< P { ctp[q * K + k] = cp[k * P + q] } }
-                                                        floatGemm(dwp.baseAddress!, dyb, ctp.baseAddress!, m: F, n: K, k: P,
-                                                                  accumulate: true)
+                                                        sgemmBlocked(dwp.baseAddress!, dyb, ctp.baseAddress!, m: F, n: K, k: P,
+                                                                     accumulate: true)
                                                         for f in 0 ..< F {
                                                             var t: Float = 0
                                                             for q in 0 ..< P { t += dyb[f * P + q] }
                                                             dbp[f] += t
                                                         }
                                                         // data gradient: dcol[K x P] = W^T[K x F] * dY_b[F x P], col2im
-                                                        floatGemm(cp.baseAddress!, wtp.baseAddress!, dyb, m: K, n: P, k: F)
+                                                        sgemmBlocked(cp.baseAddress!, wtp.baseAddress!, dyb, m: K, n: P, k: F)
                                                         floatCol2im(dxb, cp.baseAddress!, s)
                                                     }
                                                 }
@@ -229,116 +224,50 @@ private struct FloatConv {
     }
 }
 
-/// col[(c*kh + u)*kw + v][i*Wo + j] = X[c][i + u - pt][j + v - pl] (0 outside); stride 1.
-private func floatIm2col(_ col: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ s: ConvBenchShape) {
-    var row = col
+/// The rows of the stride-1 patch matrix of `s`, in order: for tap (c, u, v) and output row i,
+/// `body(row, src, jlo, jhi)` with `row` the offset of col[(c*kh + u)*kw + v][i*Wo] and `src` the offset
+/// of X[c][i + u - pt][v - pl] (column j of the row reads src + j), or nil when no column of the row
+/// lies inside the input; columns j in jlo ..< jhi are inside.
+@inline(__always)
+private func forEachPatchRow(_ s: ConvBenchShape, _ body: (_ row: Int, _ src: Int?, _ jlo: Int, _ jhi: Int) -> Void) {
+    var row = 0
     for c in 0 ..< s.C {
         for u in 0 ..< s.kh {
             for v in 0 ..< s.kw {
                 let off = v - s.padLeft
                 let jlo = max(0, -off), jhi = min(s.Wo, s.W - off)
                 for i in 0 ..< s.Ho {
-                    let dst = row + i * s.Wo
                     let yy = i + u - s.padTop
-                    if yy < 0 || yy >= s.H || jlo >= jhi {
-                        dst.update(repeating: 0, count: s.Wo)
-                        continue
-                    }
-                    let src = x + (c * s.H + yy) * s.W + off
-                    if jlo > 0 { dst.update(repeating: 0, count: jlo) }
-                    for j in jlo ..< jhi { dst[j] = src[j] }
-                    if jhi < s.Wo { (dst + jhi).update(repeating: 0, count: s.Wo - jhi) }
+                    let inside = yy >= 0 && yy < s.H && jlo < jhi
+                    body(row + i * s.Wo, inside ? (c * s.H + yy) * s.W + off : nil, jlo, jhi)
                 }
                 row += s.P
             }
         }
+    }
+}
+
+/// col[(c*kh + u)*kw + v][i*Wo + j] = X[c][i + u - pt][j + v - pl] (0 outside); stride 1.
+private func floatIm2col(_ col: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ s: ConvBenchShape) {
+    forEachPatchRow(s) { row, src, jlo, jhi in
+        let dst = col + row
+        guard let src else {
+            dst.update(repeating: 0, count: s.Wo)
+            return
+        }
+        let xs = x + src
+        if jlo > 0 { dst.update(repeating: 0, count: jlo) }
+        for j in jlo ..< jhi { dst[j] = xs[j] }
+        if jhi < s.Wo { (dst + jhi).update(repeating: 0, count: s.Wo - jhi) }
     }
 }
 
 /// dX = col2im(dcol): dX[c][i + u - pt][j + v - pl] += dcol[(c*kh + u)*kw + v][i*Wo + j]; stride 1.
 private func floatCol2im(_ dx: UnsafeMutablePointer<Float>, _ dcol: UnsafePointer<Float>, _ s: ConvBenchShape) {
     dx.update(repeating: 0, count: s.C * s.H * s.W)
-    var row = dcol
-    for c in 0 ..< s.C {
-        for u in 0 ..< s.kh {
-            for v in 0 ..< s.kw {
-                let off = v - s.padLeft
-                let jlo = max(0, -off), jhi = min(s.Wo, s.W - off)
-                for i in 0 ..< s.Ho {
-                    let yy = i + u - s.padTop
-                    if yy < 0 || yy >= s.H || jlo >= jhi { continue }
-                    let src = row + i * s.Wo
-                    let dst = dx + (c * s.H + yy) * s.W + off
-                    for j in jlo ..< jhi { dst[j] += src[j] }
-                }
-                row += s.P
-            }
-        }
-    }
-}
-
-/// C[m x n] (+)= A[m x k] * B[k x n], Float, row-major: cache-blocked i-p-j loops
-/// (the inner loop is a contiguous axpy over a row of C, which the optimizer vectorises).
-private func floatGemm(_ C: UnsafeMutablePointer<Float>, _ A: UnsafePointer<Float>, _ B: UnsafePointer<Float>,
-                       m: Int, n: Int, k: Int, accumulate: Bool = false)
-{
-    let kc = 128, nc = 256
-    if !accumulate { C.update(repeating: 0, count: m * n) }
-    var j0 = 0
-    while j0 < n {
-        let j1 = min(j0 + nc, n)
-        var p0 = 0
-        while p0 < k {
-            let p1 = min(p0 + kc, k)
-            for i in 0 ..< m {
-                let crow = C + i * n
-                let arow = A + i * k
-                for p in p0 ..< p1 {
-                    let av = arow[p]
-                    let brow = B + p * n
-                    for j in j0 ..< j1 {
-                        crow[j] += av * brow[j]
-                    }
-                }
-            }
-            p0 = p1
-        }
-        j0 = j1
-    }
-}
-
-/// Runs `body` once to warm up, then in groups of calls (each group >= ~2 ms) for at
-/// least `seconds` in all; returns the GMAC/s of the fastest group (as `bench kernels`).
-private func convBenchGMACs(macs: Double, seconds: Double, _ body: () -> Void) -> Double {
-    let clock = ContinuousClock()
-    func secs(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
-    let t0 = clock.now
-    body()
-    let once = max(secs(clock.now - t0), 1e-7)
-    let perGroup = max(1, Int(0.002 / once))
-    var best = Double.infinity
-    let start = clock.now
-    repeat {
-        let g0 = clock.now
-        for _ in 0 ..< perGroup { body() }
-        best = min(best, secs(clock.now - g0) / Double(perGroup))
-    } while secs(clock.now - start) < seconds
-    return macs / best / 1e9
-}
-
-/// A small deterministic generator for the benchmark inputs.
-private struct ConvBenchLCG {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-        return state
-    }
-
-    /// A uniform q16 value in [-1, 1].
-    mutating func q16Unit() -> Int32 {
-        Int32(truncatingIfNeeded: Int64((next() >> 33) % 131_073) - 65536)
+    forEachPatchRow(s) { row, src, jlo, jhi in
+        guard let src else { return }
+        let from = dcol + row, to = dx + src
+        for j in jlo ..< jhi { to[j] += from[j] }
     }
 }

@@ -54,6 +54,21 @@ public enum MemoryReport {
         return out
     }
 
+    /// The PDMM pipeline's phases, measured by running it on `data` (training and test set) for its
+    /// memory only: 1 epoch per phase and IVC every step (memory does not depend on the epoch count).
+    static func pdmmPhases(shape: NetworkShape, data: Dataset, k: Int, batch: Int, optimizer: OptimizerKind,
+                           seed: UInt64) throws -> PDMMResult {
+        var p = PDMMConfig()
+        p.k = k
+        p.batch = batch
+        p.optimizer = optimizer
+        p.seed = seed
+        p.idealEpochs = 1
+        p.defectEpochs = 1
+        p.ivcPeriod = 1
+        return try runPDMM(p, shape: shape, train: data, test: data)
+    }
+
     static func stepOn(_ t: Trainer, _ data: Dataset, rows: Int, offset: Int) throws(EngineError) {
         try t.validate(data)
         var f = [Int32](repeating: 0, count: rows * data.featureCount)

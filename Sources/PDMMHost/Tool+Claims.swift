@@ -123,14 +123,7 @@ extension Tool {
         let data = SyntheticData.make(features: shape.inputWidth, classes: shape.classCount, count: max(batch, 64), seed: seed)
         let rows = try MemoryReport.rows(shape: shape, batch: batch, modes: modes, optimizer: .sgd, budget: nil,
                                          data: data, seed: seed, steps: steps)
-        var p = PDMMConfig()
-        p.k = k
-        p.batch = batch
-        p.seed = seed
-        p.idealEpochs = 1
-        p.defectEpochs = 1
-        p.ivcPeriod = 1
-        let pd = try runPDMM(p, shape: shape, train: data, test: data)
+        let pd = try MemoryReport.pdmmPhases(shape: shape, data: data, k: k, batch: batch, optimizer: .sgd, seed: seed)
         let bp = rows[0]
         let paramBytes = 4 * shape.totalParameterCount
         func x(_ v: Double) -> String { String(format: "%.2fx", v) }

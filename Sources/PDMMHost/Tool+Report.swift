@@ -61,19 +61,11 @@ extension Tool {
         let rows = try MemoryReport.rows(shape: shape, batch: batch, modes: modes, optimizer: optimizer,
                                          budget: budget, data: data, seed: seed,
                                          steps: try a.int("steps", default: 2, min: 1))
-        // The PDMM pipeline's phases, measured by running it (1 epoch per phase: memory
-        // does not depend on the epoch count).
+        // The PDMM pipeline's phases, measured by running it (1 epoch per phase).
         var pdmm: PDMMResult?
         if L >= 1 {
-            var p = PDMMConfig()
-            p.k = ks.filter { $0 <= L }.max() ?? 1
-            p.batch = batch
-            p.optimizer = optimizer
-            p.seed = seed
-            p.idealEpochs = 1
-            p.defectEpochs = 1
-            p.ivcPeriod = 1
-            pdmm = try runPDMM(p, shape: shape, train: data, test: data)
+            pdmm = try MemoryReport.pdmmPhases(shape: shape, data: data, k: ks.filter { $0 <= L }.max() ?? 1,
+                                               batch: batch, optimizer: optimizer, seed: seed)
         }
         let rss = peakRSS()
         switch format {

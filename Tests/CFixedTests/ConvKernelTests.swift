@@ -40,102 +40,11 @@ private func roundSat(_ acc: Int128, _ sat: inout UInt64) -> Int32 {
 
 // Values (Spread, values, rate) and pointer helpers: TestSupport.swift.
 
-// MARK: - Shapes
-
-/// The convolution shape in Swift Ints, plus the batch.
-private struct Shape: CustomStringConvertible {
-    var C = 1, H = 1, W = 1, F = 1, kh = 1, kw = 1, sh = 1, sw = 1, pt = 0, pl = 0, Ho = 1, Wo = 1
-    var batch = 1
-
-    var params: q16_conv_params {
-        q16_conv_params(C: Int32(C), H: Int32(H), W: Int32(W), F: Int32(F), kh: Int32(kh), kw: Int32(kw),
-                        stride_h: Int32(sh), stride_w: Int32(sw), pad_top: Int32(pt), pad_left: Int32(pl),
-                        Ho: Int32(Ho), Wo: Int32(Wo))
-    }
-
-    var K: Int { C * kh * kw }
-    var inWords: Int { batch * C * H * W }
-    var outWords: Int { batch * F * Ho * Wo }
-    var weightWords: Int { F * K }
-
-    var description: String {
-        "b\(batch) C\(C) \(H)x\(W) -> F\(F) k\(kh)x\(kw) s\(sh)x\(sw) pad(\(pt),\(pl)) out \(Ho)x\(Wo)"
-    }
-
-    func x(_ b: Int, _ c: Int, _ y: Int, _ xx: Int) -> Int { ((b * C + c) * H + y) * W + xx }
-    func yIdx(_ b: Int, _ f: Int, _ i: Int, _ j: Int) -> Int { ((b * F + f) * Ho + i) * Wo + j }
-    func w(_ f: Int, _ c: Int, _ u: Int, _ v: Int) -> Int { ((f * C + c) * kh + u) * kw + v }
-
-    /// The filter f of output word o (o = yIdx(b, f, i, j)).
-    func filter(ofOutput o: Int) -> Int { o / (Ho * Wo) % F }
-
-    /// Every product of the forward pass, straight from the definition: for each output [b][f][i][j] and
-    /// each tap [c][u][v] whose input row i*sh + u - pt and column j*sw + v - pl lie inside the input
-    /// (the padding contributes nothing), `body(output index, weight index, input index)`.
-    func forEachProduct(_ body: (_ out: Int, _ weight: Int, _ input: Int) -> Void) {
-        for b in 0 ..< batch {
-            for f in 0 ..< F {
-                for i in 0 ..< Ho {
-                    for j in 0 ..< Wo {
-                        for c in 0 ..< C {
-                            for u in 0 ..< kh {
-                                let y = i * sh + u - pt
-                                if y < 0 || y >= H { continue }
-                                for v in 0 ..< kw {
-                                    let xx = j * sw + v - pl
-                                    if xx < 0 || xx >= W { continue }
-                                    body(yIdx(b, f, i, j), w(f, c, u, v), x(b, c, y, xx))
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-private enum Padding: CaseIterable { case same, valid, random }
-
-/// Output size and leading pad of one dimension; nil if "valid" does not fit.
-private func dim(_ n: Int, _ k: Int, _ s: Int, _ pad: Padding, _ rng: inout SplitMix64) -> (out: Int, lead: Int)? {
-    switch pad {
-    case .same:
-        let out = (n + s - 1) / s
-        let total = max((out - 1) * s + k - n, 0)
-        return (out, total / 2)
-    case .valid:
-        return n >= k ? ((n - k) / s + 1, 0) : nil
-    case .random: // any leading and trailing pad in [0, k - 1]
-        let lead = Int(rng.next() % UInt64(k)), trail = Int(rng.next() % UInt64(k))
-        let span = n + lead + trail - k
-        return span >= 0 ? (span / s + 1, lead) : nil
-    }
-}
-
-private func randomShape(_ rng: inout SplitMix64, oneD: Bool, maxStride: Int, pad: Padding, maxBatch: Int = 4,
-                         maxC: Int = 4, maxF: Int = 6, maxHW: Int = 10) -> Shape
-{
-    while true {
-        var s = Shape()
-        s.C = 1 + Int(rng.next() % UInt64(maxC))
-        s.F = 1 + Int(rng.next() % UInt64(maxF))
-        s.H = oneD ? 1 : 1 + Int(rng.next() % UInt64(maxHW))
-        s.W = 1 + Int(rng.next() % UInt64(maxHW + 4))
-        s.kh = oneD ? 1 : 1 + Int(rng.next() % 4)
-        s.kw = 1 + Int(rng.next() % 5)
-        s.sh = oneD ? 1 : 1 + Int(rng.next() % UInt64(maxStride))
-        s.sw = 1 + Int(rng.next() % UInt64(maxStride))
-        s.batch = 1 + Int(rng.next() % UInt64(maxBatch))
-        guard let h = dim(s.H, s.kh, s.sh, pad, &rng), let w = dim(s.W, s.kw, s.sw, pad, &rng) else { continue }
-        s.Ho = h.out; s.pt = h.lead; s.Wo = w.out; s.pl = w.lead
-        return s
-    }
-}
+// Shapes (ConvShape, Padding, randomShape), variants and scratch with canaries: ConvTestSupport.swift.
 
 // MARK: - Exact models of the conv kernels
 
-private func modelForward(_ s: Shape, _ X: [Int32], _ Wt: [Int32], _ bias: [Int32]?) -> (y: [Int32], sat: UInt64) {
+private func modelForward(_ s: ConvShape, _ X: [Int32], _ Wt: [Int32], _ bias: [Int32]?) -> (y: [Int32], sat: UInt64) {
     var acc: [Int128] = (0 ..< s.outWords).map { o in bias.map { Int128($0[s.filter(ofOutput: o)]) << 16 } ?? 0 }
     s.forEachProduct { o, w, x in acc[o] += Int128(Wt[w]) * Int128(X[x]) }
     var sat: UInt64 = 0
@@ -144,27 +53,18 @@ private func modelForward(_ s: Shape, _ X: [Int32], _ Wt: [Int32], _ bias: [Int3
 
 /// Backward data, written as the scatter of every forward product's gradient (a different loop
 /// order from the reference kernel's gather).
-private func modelBackwardData(_ s: Shape, _ dY: [Int32], _ Wt: [Int32]) -> (dx: [Int32], sat: UInt64) {
+private func modelBackwardData(_ s: ConvShape, _ dY: [Int32], _ Wt: [Int32]) -> (dx: [Int32], sat: UInt64) {
     var acc = [Int128](repeating: 0, count: s.inWords)
     s.forEachProduct { o, w, x in acc[x] += Int128(dY[o]) * Int128(Wt[w]) }
     var sat: UInt64 = 0
     return (acc.map { roundSat($0, &sat) }, sat)
 }
 
-/// The exact weight sums s[f][c][u][v] and bias sums (Int128).
-private func modelWeightSums(_ s: Shape, _ dY: [Int32], _ X: [Int32]) -> (w: [Int128], b: [Int128]) {
-    var sw = [Int128](repeating: 0, count: s.weightWords)
-    var sb = [Int128](repeating: 0, count: s.F)
-    for o in 0 ..< s.outWords { sb[s.filter(ofOutput: o)] += Int128(dY[o]) }
-    s.forEachProduct { o, w, x in sw[w] += Int128(dY[o]) * Int128(X[x]) }
-    return (sw, sb)
-}
-
 /// dW rounded once (its saturations in wsat), dB the exact sums saturated once (in bsat).
-private func modelWeightGrad(_ s: Shape, _ dY: [Int32], _ X: [Int32])
+private func modelWeightGrad(_ s: ConvShape, _ dY: [Int32], _ X: [Int32])
     -> (dw: [Int32], db: [Int32], wsat: UInt64, bsat: UInt64)
 {
-    let sums = modelWeightSums(s, dY, X)
+    let sums = s.weightSums(dY, X)
     var wsat: UInt64 = 0, bsat: UInt64 = 0
     let dw = sums.w.map { roundSat($0, &wsat) }
     let db = sums.b.map { clampCount($0, &bsat) }
@@ -172,10 +72,10 @@ private func modelWeightGrad(_ s: Shape, _ dY: [Int32], _ X: [Int32])
 }
 
 /// The documented fused update: W -= SR(s lr / 2^48), bias -= SR(sum dY lr / 2^32), saturating.
-private func modelWeightsSR(_ s: Shape, _ W: [Int32], _ bias: [Int32]?, _ dY: [Int32], _ X: [Int32], _ lr: UInt32,
+private func modelWeightsSR(_ s: ConvShape, _ W: [Int32], _ bias: [Int32]?, _ dY: [Int32], _ X: [Int32], _ lr: UInt32,
                             _ seed: UInt64, _ counter: UInt64) -> (w: [Int32], b: [Int32]?, sat: UInt64)
 {
-    let sums = modelWeightSums(s, dY, X)
+    let sums = s.weightSums(dY, X)
     var sat: UInt64 = 0
     var w = W
     for k in 0 ..< w.count {
@@ -202,28 +102,7 @@ private struct Outcome: Equatable {
     var sat: UInt64
 }
 
-private let canary32: Int32 = 0x3C5A_A5C3
-private let canary64: Int64 = 0x3C5A_A5C3_6B1E_E1B6
-private let guardWords = 32
-
-private enum Variant: CaseIterable { case reference, fast, fastNoScratch }
-
-/// Scratch of `bytes` (whole words of Int32) followed by canary words; returns whether the canaries survived.
-private func withScratch32<R>(_ bytes: Int, _ body: (UnsafeMutablePointer<Int32>) -> R) -> (R, intact: Bool) {
-    let words = bytes / 4
-    var buf = [Int32](repeating: canary32, count: words + guardWords)
-    let r = buf.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
-    return (r, buf[words...].allSatisfy { $0 == canary32 })
-}
-
-private func withScratch64<R>(_ bytes: Int, _ body: (UnsafeMutablePointer<Int64>) -> R) -> (R, intact: Bool) {
-    let words = (bytes + 7) / 8
-    var buf = [Int64](repeating: canary64, count: words + guardWords)
-    let r = buf.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
-    return (r, buf[words...].allSatisfy { $0 == canary64 })
-}
-
-private func runForward(_ v: Variant, _ s: Shape, _ X: [Int32], _ Wt: [Int32], _ bias: [Int32]?,
+private func runForward(_ v: Variant, _ s: ConvShape, _ X: [Int32], _ Wt: [Int32], _ bias: [Int32]?,
                         _ log: inout CheckLog) -> Outcome
 {
     var p = s.params
@@ -245,7 +124,7 @@ private func runForward(_ v: Variant, _ s: Shape, _ X: [Int32], _ Wt: [Int32], _
     return Outcome(status: st, out: y, sat: sat - satStart)
 }
 
-private func runBackwardData(_ v: Variant, _ s: Shape, _ dY: [Int32], _ Wt: [Int32], _ log: inout CheckLog) -> Outcome {
+private func runBackwardData(_ v: Variant, _ s: ConvShape, _ dY: [Int32], _ Wt: [Int32], _ log: inout CheckLog) -> Outcome {
     var p = s.params
     var dx = [Int32](repeating: 0x5A5A_5A5A, count: s.inWords)
     var sat = satStart
@@ -262,7 +141,7 @@ private func runBackwardData(_ v: Variant, _ s: Shape, _ dY: [Int32], _ Wt: [Int
     return Outcome(status: st, out: dx, sat: sat - satStart)
 }
 
-private func runWeightGrad(_ v: Variant, _ s: Shape, _ dY: [Int32], _ X: [Int32], withBias: Bool,
+private func runWeightGrad(_ v: Variant, _ s: ConvShape, _ dY: [Int32], _ X: [Int32], withBias: Bool,
                            _ log: inout CheckLog) -> Outcome
 {
     var p = s.params
@@ -285,7 +164,7 @@ private func runWeightGrad(_ v: Variant, _ s: Shape, _ dY: [Int32], _ X: [Int32]
     return Outcome(status: st, out: dw, out2: db, sat: sat - satStart)
 }
 
-private func runWeightsSR(_ v: Variant, _ s: Shape, _ W: [Int32], _ bias: [Int32]?, _ dY: [Int32], _ X: [Int32],
+private func runWeightsSR(_ v: Variant, _ s: ConvShape, _ W: [Int32], _ bias: [Int32]?, _ dY: [Int32], _ X: [Int32],
                           _ lr: UInt32, _ seed: UInt64, _ counter: UInt64, _ log: inout CheckLog) -> Outcome
 {
     var p = s.params
@@ -312,7 +191,7 @@ private func runWeightsSR(_ v: Variant, _ s: Shape, _ W: [Int32], _ bias: [Int32
 // MARK: - The random problem set
 
 private struct Problem {
-    var shape: Shape
+    var shape: ConvShape
     var spread: Spread
     var X: [Int32], Wt: [Int32], bias: [Int32]?, dY: [Int32]
     var tag: String
@@ -341,20 +220,20 @@ private func problems(_ seed: UInt64, count: Int) -> [Problem] {
 }
 
 /// A few larger shapes (vectorised loops, filter blocks of 32, the 16 -> 16 3x3 layer).
-private func largeShapes() -> [Shape] {
-    var a = Shape(C: 16, H: 28, W: 28, F: 16, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, Ho: 28, Wo: 28)
+private func largeShapes() -> [ConvShape] {
+    var a = ConvShape(C: 16, H: 28, W: 28, F: 16, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, Ho: 28, Wo: 28)
     a.batch = 2
-    var b = Shape(C: 3, H: 13, W: 17, F: 40, kh: 3, kw: 5, sh: 2, sw: 2, pt: 1, pl: 2, Ho: 7, Wo: 9)
+    var b = ConvShape(C: 3, H: 13, W: 17, F: 40, kh: 3, kw: 5, sh: 2, sw: 2, pt: 1, pl: 2, Ho: 7, Wo: 9)
     b.batch = 3
-    var c = Shape(C: 6, H: 1, W: 100, F: 33, kh: 1, kw: 7, sh: 1, sw: 1, pt: 0, pl: 3, Ho: 1, Wo: 100)
+    var c = ConvShape(C: 6, H: 1, W: 100, F: 33, kh: 1, kw: 7, sh: 1, sw: 1, pt: 0, pl: 3, Ho: 1, Wo: 100)
     c.batch = 2
-    var d = Shape(C: 8, H: 12, W: 12, F: 70, kh: 1, kw: 1, sh: 2, sw: 2, pt: 0, pl: 0, Ho: 6, Wo: 6)
+    var d = ConvShape(C: 8, H: 12, W: 12, F: 70, kh: 1, kw: 1, sh: 2, sw: 2, pt: 0, pl: 0, Ho: 6, Wo: 6)
     d.batch = 4
     return [a, b, c, d]
 }
 
 /// Each of the larger shapes with unit and then full-range values, drawn from a generator seeded per shape.
-private func forLargeShapes(seed: (Shape) -> UInt64, _ body: (Shape, Spread, inout SplitMix64) -> Void) {
+private func forLargeShapes(seed: (ConvShape) -> UInt64, _ body: (ConvShape, Spread, inout SplitMix64) -> Void) {
     for s in largeShapes() {
         var rng = SplitMix64(seed: seed(s))
         for spread in [Spread.unit, .full] { body(s, spread, &rng) }
@@ -386,10 +265,10 @@ private extension CheckLog {
 /// the exact model) and returns the saturations its model counted; `large` compares the fast kernel with the
 /// reference on a larger shape, drawing its inputs from a generator seeded per shape by `largeSeed`. The
 /// extremes among the problems must saturate.
-private func checkConvKernel(_ name: String, seed: UInt64, largeSeed: (Shape) -> UInt64,
+private func checkConvKernel(_ name: String, seed: UInt64, largeSeed: (ConvShape) -> UInt64,
                              file: StaticString = #filePath, line: UInt = #line,
                              _ check: (_ it: Int, _ pr: Problem, _ log: inout CheckLog) -> UInt64,
-                             large: (_ s: Shape, _ spread: Spread, _ rng: inout SplitMix64, _ log: inout CheckLog) -> Void)
+                             large: (_ s: ConvShape, _ spread: Spread, _ rng: inout SplitMix64, _ log: inout CheckLog) -> Void)
 {
     var log = CheckLog(name)
     var saturated: UInt64 = 0
@@ -424,24 +303,24 @@ final class ConvKernelTests: XCTestCase {
             log.expectEqual(q16_conv_weight_buffer_size(&p), 8 * min(s.F, 32) * s.K + colBytes, "weight size \(s)")
         }
         // Hand-picked consistent shapes.
-        let good: [Shape] = [
-            Shape(C: 1, H: 28, W: 28, F: 8, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, Ho: 28, Wo: 28), // same
-            Shape(C: 1, H: 28, W: 28, F: 8, kh: 3, kw: 3, sh: 1, sw: 1, pt: 0, pl: 0, Ho: 26, Wo: 26), // valid
-            Shape(C: 3, H: 28, W: 28, F: 8, kh: 3, kw: 3, sh: 2, sw: 2, pt: 0, pl: 0, Ho: 14, Wo: 14), // same, stride 2
-            Shape(C: 3, H: 7, W: 7, F: 2, kh: 3, kw: 3, sh: 2, sw: 2, pt: 0, pl: 0, Ho: 3, Wo: 3), // valid, remainder 0
-            Shape(C: 3, H: 8, W: 8, F: 2, kh: 3, kw: 3, sh: 2, sw: 2, pt: 0, pl: 0, Ho: 3, Wo: 3), // valid, 1 row unused
-            Shape(C: 6, H: 1, W: 100, F: 8, kh: 1, kw: 5, sh: 1, sw: 1, pt: 0, pl: 2, Ho: 1, Wo: 100), // 1-D same
-            Shape(C: 1, H: 1, W: 1, F: 1, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, Ho: 1, Wo: 1), // 1x1 input, same
-            Shape(C: 1, H: 5, W: 5, F: 1, kh: 1, kw: 1, sh: 3, sw: 3, pt: 0, pl: 0, Ho: 2, Wo: 2), // 1x1 conv stride 3
+        let good: [ConvShape] = [
+            ConvShape(C: 1, H: 28, W: 28, F: 8, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, Ho: 28, Wo: 28), // same
+            ConvShape(C: 1, H: 28, W: 28, F: 8, kh: 3, kw: 3, sh: 1, sw: 1, pt: 0, pl: 0, Ho: 26, Wo: 26), // valid
+            ConvShape(C: 3, H: 28, W: 28, F: 8, kh: 3, kw: 3, sh: 2, sw: 2, pt: 0, pl: 0, Ho: 14, Wo: 14), // same, stride 2
+            ConvShape(C: 3, H: 7, W: 7, F: 2, kh: 3, kw: 3, sh: 2, sw: 2, pt: 0, pl: 0, Ho: 3, Wo: 3), // valid, remainder 0
+            ConvShape(C: 3, H: 8, W: 8, F: 2, kh: 3, kw: 3, sh: 2, sw: 2, pt: 0, pl: 0, Ho: 3, Wo: 3), // valid, 1 row unused
+            ConvShape(C: 6, H: 1, W: 100, F: 8, kh: 1, kw: 5, sh: 1, sw: 1, pt: 0, pl: 2, Ho: 1, Wo: 100), // 1-D same
+            ConvShape(C: 1, H: 1, W: 1, F: 1, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, Ho: 1, Wo: 1), // 1x1 input, same
+            ConvShape(C: 1, H: 5, W: 5, F: 1, kh: 1, kw: 1, sh: 3, sw: 3, pt: 0, pl: 0, Ho: 2, Wo: 2), // 1x1 conv stride 3
         ]
         for s in good {
             var p = s.params
             log.expectEqual(q16_conv_check(&p), Q16_OK, "good \(s)")
         }
         // Inconsistent shapes.
-        let base = Shape(C: 2, H: 10, W: 10, F: 4, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, Ho: 10, Wo: 10)
-        var bad: [(String, Shape)] = []
-        func variant(_ name: String, _ edit: (inout Shape) -> Void) {
+        let base = ConvShape(C: 2, H: 10, W: 10, F: 4, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, Ho: 10, Wo: 10)
+        var bad: [(String, ConvShape)] = []
+        func variant(_ name: String, _ edit: (inout ConvShape) -> Void) {
             var s = base
             edit(&s)
             bad.append((name, s))
@@ -467,7 +346,7 @@ final class ConvKernelTests: XCTestCase {
         variant("stride 2: Ho too small") { $0.sh = 2; $0.Ho = 4 }
         variant("C*H*W overflows int") { $0.C = 65536; $0.H = 65536; $0.Ho = 65536 }
         variant("F*Ho*Wo overflows int") { $0.F = 1 << 20; $0.H = 4096; $0.Ho = 4096 }
-        func single(_ s: inout Shape) { s.H = 1; s.W = 1; s.kh = 1; s.kw = 1; s.pt = 0; s.pl = 0; s.Ho = 1; s.Wo = 1 }
+        func single(_ s: inout ConvShape) { s.H = 1; s.W = 1; s.kh = 1; s.kw = 1; s.pt = 0; s.pl = 0; s.Ho = 1; s.Wo = 1 }
         variant("C*kh*kw + 1 overflows int") { single(&$0); $0.C = Int(Int32.max) } // C*H*W = INT_MAX fits
         variant("(K+1)*Ho*Wo overflows int") { $0.C = 1 << 16; $0.H = 1 << 14; $0.Ho = 1 << 14; $0.W = 1; $0.kw = 1; $0.pl = 0; $0.Wo = 1 }
         variant("F*(K+1) overflows int") { $0.F = 1 << 20; $0.C = 4096; $0.H = 1; $0.W = 1; $0.kh = 1; $0.kw = 1; $0.pt = 0; $0.pl = 0; $0.Ho = 1; $0.Wo = 1 }
@@ -582,7 +461,7 @@ final class ConvKernelTests: XCTestCase {
         var log = CheckLog("hand-checked")
         let one: Int32 = 65536
         // 1-D: x = [1, 2, 3, 4], kernel [1, 0.5, -1], same padding (pad 1), bias 0.25
-        var s = Shape(C: 1, H: 1, W: 4, F: 1, kh: 1, kw: 3, sh: 1, sw: 1, pt: 0, pl: 1, Ho: 1, Wo: 4)
+        var s = ConvShape(C: 1, H: 1, W: 4, F: 1, kh: 1, kw: 3, sh: 1, sw: 1, pt: 0, pl: 1, Ho: 1, Wo: 4)
         let x: [Int32] = [1, 2, 3, 4].map { $0 * one }
         let w: [Int32] = [one, one / 2, -one]
         let b: [Int32] = [one / 4]
@@ -604,7 +483,7 @@ final class ConvKernelTests: XCTestCase {
             log.expectEqual(r.out2, [one], "1-D bias grad \(v)")
         }
         // Rounding ties away from zero: 3 * 2^-16 * 0.5 = 1.5 LSB -> 2, and -1.5 LSB -> -2.
-        s = Shape(C: 1, H: 1, W: 1, F: 1, kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pl: 0, Ho: 1, Wo: 1)
+        s = ConvShape(C: 1, H: 1, W: 1, F: 1, kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pl: 0, Ho: 1, Wo: 1)
         for v in Variant.allCases {
             log.expectEqual(runForward(v, s, [3], [one / 2], nil, &log).out, [2], "tie +1.5 LSB \(v)")
             log.expectEqual(runForward(v, s, [-3], [one / 2], nil, &log).out, [-2], "tie -1.5 LSB \(v)")
@@ -612,14 +491,14 @@ final class ConvKernelTests: XCTestCase {
             log.expectEqual(runForward(v, s, [-1], [one / 2], [1], &log).out, [1], "bias before rounding \(v)")
         }
         // 2-D stride 2, valid: 4x4 input 0...15, 2x2 kernel of ones -> window sums
-        s = Shape(C: 1, H: 4, W: 4, F: 1, kh: 2, kw: 2, sh: 2, sw: 2, pt: 0, pl: 0, Ho: 2, Wo: 2)
+        s = ConvShape(C: 1, H: 4, W: 4, F: 1, kh: 2, kw: 2, sh: 2, sw: 2, pt: 0, pl: 0, Ho: 2, Wo: 2)
         let x2: [Int32] = (0 ..< 16).map { Int32($0) * one }
         let w2: [Int32] = [one, one, one, one]
         for v in Variant.allCases {
             log.expectEqual(runForward(v, s, x2, w2, nil, &log).out, [10, 18, 42, 50].map { $0 * one }, "2x2/2 \(v)")
         }
         // Saturation: Q16_MAX * Q16_MAX summed; counted once per output.
-        s = Shape(C: 2, H: 1, W: 1, F: 1, kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pl: 0, Ho: 1, Wo: 1)
+        s = ConvShape(C: 2, H: 1, W: 1, F: 1, kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pl: 0, Ho: 1, Wo: 1)
         for v in Variant.allCases {
             let r = runForward(v, s, [qMax, qMax], [qMax, qMax], nil, &log)
             log.expectEqual(r.out, [qMax], "saturate \(v)")
@@ -636,7 +515,7 @@ final class ConvKernelTests: XCTestCase {
     /// paths run; fast and reference agree, and every output saturates or not exactly as the model.
     func testExtremeValuesAtScale() {
         var log = CheckLog("extremes at scale")
-        var s = Shape(C: 8, H: 9, W: 9, F: 5, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, Ho: 9, Wo: 9)
+        var s = ConvShape(C: 8, H: 9, W: 9, F: 5, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, Ho: 9, Wo: 9)
         s.batch = 3
         var rng = SplitMix64(seed: 0xE87E_4E5)
         for fill in [qMax, qMin] {
@@ -790,7 +669,7 @@ final class ConvKernelTests: XCTestCase {
 
     func testConvErrors() {
         var log = CheckLog("conv errors")
-        let s = Shape(C: 2, H: 4, W: 4, F: 3, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, Ho: 4, Wo: 4)
+        let s = ConvShape(C: 2, H: 4, W: 4, F: 3, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, Ho: 4, Wo: 4)
         var p = s.params
         var badP = p
         badP.Ho = 9

@@ -25,152 +25,16 @@ private extension CheckLog {
     init(_ name: String) { self.init(suite: "ConvRiemannianTests", name: name) }
 }
 
-// MARK: - Exact arithmetic models (srExact, clampCount, divNearest: TestSupport.swift)
+// Shapes (ConvShape, Padding, randomShape), variants and scratch: ConvTestSupport.swift. The exact model of
+// the rule, mulNearest, bounded and UpdateOutcome: RiemannTestSupport.swift.
 
-/// q16_mul as documented: the exact product rounded once to nearest (ties away), saturated (counted).
-private func mulNearest(_ a: Int32, _ b: Int32, _ sat: inout UInt64) -> Int32 {
-    clampCount(divNearest(Int128(a) * Int128(b), 65536), &sat)
-}
-
-private let gradStream: UInt64 = 0x5048_495F_5354_5245 // g = SR(s gscale)
-private let decayStream: UInt64 = 0x5048_495F_4445_4341 // SR(rho phi)
-private let freshStream: UInt64 = 0x5048_495F_4652_4553 // SR((1 - rho) g^2)
-
-// MARK: - Shapes
-
-private struct ConvShape: CustomStringConvertible {
-    var C = 1, H = 1, W = 1, F = 1, kh = 1, kw = 1, sh = 1, sw = 1, pt = 0, pl = 0, Ho = 1, Wo = 1
-    var batch = 1
-
-    var params: q16_conv_params {
-        q16_conv_params(C: Int32(C), H: Int32(H), W: Int32(W), F: Int32(F), kh: Int32(kh), kw: Int32(kw),
-                        stride_h: Int32(sh), stride_w: Int32(sw), pad_top: Int32(pt), pad_left: Int32(pl),
-                        Ho: Int32(Ho), Wo: Int32(Wo))
-    }
-
-    var K: Int { C * kh * kw }
-    var inWords: Int { batch * C * H * W }
-    var outWords: Int { batch * F * Ho * Wo }
-    var weightWords: Int { F * K }
+private extension ConvShape {
     var phiWords: Int { weightWords + F }
-
-    var description: String {
-        "b\(batch) C\(C) \(H)x\(W) -> F\(F) k\(kh)x\(kw) s\(sh)x\(sw) pad(\(pt),\(pl)) out \(Ho)x\(Wo)"
-    }
-
-    /// Every product of the weight gradient: body(output index, weight index, input index) for each output
-    /// [b][f][i][j] and tap [c][u][v] whose input row i*sh + u - pt and column j*sw + v - pl are inside.
-    func forEachProduct(_ body: (_ out: Int, _ weight: Int, _ input: Int) -> Void) {
-        for b in 0 ..< batch {
-            for f in 0 ..< F {
-                for i in 0 ..< Ho {
-                    for j in 0 ..< Wo {
-                        for c in 0 ..< C {
-                            for u in 0 ..< kh {
-                                let y = i * sh + u - pt
-                                if y < 0 || y >= H { continue }
-                                for v in 0 ..< kw {
-                                    let x = j * sw + v - pl
-                                    if x < 0 || x >= W { continue }
-                                    body(((b * F + f) * Ho + i) * Wo + j, ((f * C + c) * kh + u) * kw + v,
-                                         ((b * C + c) * H + y) * W + x)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// The exact weight sums s[f][c][u][v] (Q32.32) and bias sums sum dY[b][f][i][j] (Q16).
-    func sums(_ dY: [Int32], _ X: [Int32]) -> (w: [Int128], b: [Int128]) {
-        var sw = [Int128](repeating: 0, count: weightWords)
-        var sb = [Int128](repeating: 0, count: F)
-        for o in 0 ..< outWords { sb[o / (Ho * Wo) % F] += Int128(dY[o]) }
-        forEachProduct { o, w, x in sw[w] += Int128(dY[o]) * Int128(X[x]) }
-        return (sw, sb)
-    }
-}
-
-private enum Padding: CaseIterable { case same, valid, random }
-
-/// Output size and leading pad of one dimension; nil if "valid" does not fit.
-private func dim(_ n: Int, _ k: Int, _ s: Int, _ pad: Padding, _ rng: inout SplitMix64) -> (out: Int, lead: Int)? {
-    switch pad {
-    case .same:
-        let out = (n + s - 1) / s
-        return (out, max((out - 1) * s + k - n, 0) / 2)
-    case .valid:
-        return n >= k ? ((n - k) / s + 1, 0) : nil
-    case .random: // any leading and trailing pad in [0, k - 1]
-        let lead = Int(rng.next() % UInt64(k)), trail = Int(rng.next() % UInt64(k))
-        let span = n + lead + trail - k
-        return span >= 0 ? (span / s + 1, lead) : nil
-    }
-}
-
-private func randomShape(_ rng: inout SplitMix64, oneD: Bool, maxStride: Int, pad: Padding, maxBatch: Int = 4,
-                         maxC: Int = 4, maxF: Int = 6, maxHW: Int = 10) -> ConvShape
-{
-    while true {
-        var s = ConvShape()
-        s.C = 1 + Int(rng.next() % UInt64(maxC))
-        s.F = 1 + Int(rng.next() % UInt64(maxF))
-        s.H = oneD ? 1 : 1 + Int(rng.next() % UInt64(maxHW))
-        s.W = 1 + Int(rng.next() % UInt64(maxHW + 4))
-        s.kh = oneD ? 1 : 1 + Int(rng.next() % 4)
-        s.kw = 1 + Int(rng.next() % 5)
-        s.sh = oneD ? 1 : 1 + Int(rng.next() % UInt64(maxStride))
-        s.sw = 1 + Int(rng.next() % UInt64(maxStride))
-        s.batch = 1 + Int(rng.next() % UInt64(maxBatch))
-        guard let h = dim(s.H, s.kh, s.sh, pad, &rng), let w = dim(s.W, s.kw, s.sw, pad, &rng) else { continue }
-        s.Ho = h.out; s.pt = h.lead; s.Wo = w.out; s.pl = w.lead
-        return s
-    }
-}
-
-/// Values with |x| <= 2^bits.
-private func bounded(_ count: Int, bits: Int, _ rng: inout SplitMix64) -> [Int32] {
-    let lim = Int32(1) << bits
-    return (0 ..< count).map { _ in rng.nextI32(in: -lim ... lim) }
 }
 
 // MARK: - Problems, runners, model
 
-private struct Case {
-    var shape: ConvShape
-    var W: [Int32]
-    var bias: [Int32]?
-    var phi: [Int32]?
-    var dY: [Int32]
-    var X: [Int32]
-    var lr: UInt32 = 0
-    var gscale: UInt32 = 0
-    var alpha: Int32 = 0
-    var rho: UInt32 = 0
-    var kind = Q16_PHI_GRAD_SQUARED
-    var seed: UInt64 = 0, counter: UInt64 = 0
-    var tag = ""
-
-    var label: String {
-        "\(tag) \(shape) kind=\(kind.rawValue) lr=\(lr) gscale=\(gscale) alpha=\(alpha) rho=\(rho) "
-            + "bias=\(bias != nil) phi=\(phi != nil) ctr=\(counter)"
-    }
-}
-
-private struct UpdateOutcome: Equatable {
-    var status: q16_status
-    var W: [Int32]
-    var bias: [Int32]?
-    var phi: [Int32]?
-    var sat: UInt64
-}
-
-private enum Variant: CaseIterable { case reference, fast, fastNoScratch }
-
-private let canary64: Int64 = 0x3C5A_A5C3_6B1E_E1B6
-private let guardWords = 32
+private typealias Case = RiemannCase<ConvShape>
 
 /// The Riemannian kernel (one variant) on a copy of the case; `intact` is false when the fast kernel wrote
 /// beyond its q16_conv_weight_buffer_size bytes of scratch.
@@ -178,31 +42,29 @@ private func runRiemann(_ v: Variant, _ c: Case) -> (result: UpdateOutcome, inta
     var p = c.shape.params
     var W = c.W, bias = c.bias, phi = c.phi
     var sat = satStart
-    let bytes = q16_conv_weight_buffer_size(&p)
-    let words = (bytes + 7) / 8
-    var scratch = [Int64](repeating: canary64, count: words + guardWords)
     let batch = Int32(c.shape.batch)
-    let st: q16_status = W.withUnsafeMutableBufferPointer { wp in
-        withOptionalBase(&bias) { bp in
-            withOptionalBase(&phi) { pp in
-                switch v {
-                case .reference:
-                    return q16_ref_conv_backward_weights_riemannian_sr(wp.baseAddress, bp, pp, c.dY, c.X, c.lr,
+    let (st, intact): (q16_status, Bool) = withScratch64(q16_conv_weight_buffer_size(&p)) { scratch in
+        W.withUnsafeMutableBufferPointer { wp in
+            withOptionalBase(&bias) { bp in
+                withOptionalBase(&phi) { pp in
+                    switch v {
+                    case .reference:
+                        return q16_ref_conv_backward_weights_riemannian_sr(wp.baseAddress, bp, pp, c.dY, c.X, c.lr,
+                                                                           c.gscale, c.alpha, c.rho, c.kind, batch,
+                                                                           &p, c.seed, c.counter, &sat)
+                    case .fastNoScratch:
+                        return q16_conv_backward_weights_riemannian_sr(wp.baseAddress, bp, pp, nil, c.dY, c.X, c.lr,
                                                                        c.gscale, c.alpha, c.rho, c.kind, batch, &p,
                                                                        c.seed, c.counter, &sat)
-                case .fastNoScratch:
-                    return q16_conv_backward_weights_riemannian_sr(wp.baseAddress, bp, pp, nil, c.dY, c.X, c.lr,
-                                                                   c.gscale, c.alpha, c.rho, c.kind, batch, &p,
-                                                                   c.seed, c.counter, &sat)
-                case .fast:
-                    return q16_conv_backward_weights_riemannian_sr(wp.baseAddress, bp, pp, &scratch, c.dY, c.X, c.lr,
-                                                                   c.gscale, c.alpha, c.rho, c.kind, batch, &p,
-                                                                   c.seed, c.counter, &sat)
+                    case .fast:
+                        return q16_conv_backward_weights_riemannian_sr(wp.baseAddress, bp, pp, scratch, c.dY, c.X,
+                                                                       c.lr, c.gscale, c.alpha, c.rho, c.kind, batch,
+                                                                       &p, c.seed, c.counter, &sat)
+                    }
                 }
             }
         }
     }
-    let intact = scratch[words...].allSatisfy { $0 == canary64 }
     return (UpdateOutcome(status: st, W: W, bias: bias, phi: phi, sat: sat - satStart), intact)
 }
 
@@ -222,52 +84,11 @@ private func runConvSR(_ c: Case, reference: Bool) -> UpdateOutcome {
     return UpdateOutcome(status: st, W: W, bias: bias, phi: c.phi, sat: sat - satStart)
 }
 
-/// The documented rule, exactly (Int128: no intermediate can overflow):
-///   s = exact sum (weights: clamped to +-2^62; biases: clamped to +-2^46, then x 2^16; each clamp counted),
-///   u = SR(s lr / 2^48), g = SR(s gscale / 2^48) [gradStream], g2 = q16_mul(g, g),
-///   phi = SR(rho phi) [decayStream] + SR((1 - rho) g2) [freshStream] (saturated, counted) or min(|w|, MAX),
-///   E = clamp(1 + q16_mul(alpha, phi), 1, MAX), w = sat(w - round_nearest(u / E)).
-/// Counters: weight w -> counter + w, bias f -> counter + F*K + f. Also returns the number of clamped sums
-/// and the part of the count from the metric (g, g^2, phi, alpha * phi).
+/// The documented rule on the case's exact sums (RiemannCase.exactModel): counters weight w -> counter + w,
+/// bias f -> counter + F*K + f; also the number of clamped sums and the metric's part of the count.
 private func model(_ c: Case) -> (result: UpdateOutcome, clampedSums: UInt64, metricSat: UInt64) {
-    let s = c.shape
-    let sums = s.sums(c.dY, c.X)
-    var sat: UInt64 = 0, metricSat: UInt64 = 0, clamped: UInt64 = 0
-    var W = c.W, bias = c.bias, phi = c.phi
-    let q32 = Int128(1) << 32
-
-    func step(_ w: Int32, _ at: Int, _ sum: Int128) -> Int32 {
-        let ctr = c.counter &+ UInt64(at)
-        let u = srExact(sum * Int128(c.lr), 48, q16_rng_u32(c.seed, ctr))
-        let metric: Int32
-        if c.kind == Q16_PHI_GRAD_SQUARED {
-            let g = clampCount(srExact(sum * Int128(c.gscale), 48, q16_rng_u32(c.seed ^ gradStream, ctr)), &metricSat)
-            let g2 = mulNearest(g, g, &metricSat)
-            let decayed = srExact(Int128(phi![at]) * Int128(c.rho), 32, q16_rng_u32(c.seed ^ decayStream, ctr))
-            let fresh = srExact(Int128(g2) * (q32 - Int128(c.rho)), 32, q16_rng_u32(c.seed ^ freshStream, ctr))
-            phi![at] = clampCount(decayed + fresh, &metricSat)
-            metric = phi![at]
-        } else {
-            metric = Int32(min(Int128(w.magnitude), Int128(qMax)))
-        }
-        let e = min(max(65536 + Int128(mulNearest(c.alpha, metric, &metricSat)), 65536), Int128(qMax))
-        return clampCount(Int128(w) - divNearest(u * 65536, e), &sat)
-    }
-
-    let sLimit = Int128(1) << 62, bLimit = Int128(1) << 46
-    for w in 0 ..< s.weightWords {
-        var sum = sums.w[w]
-        if sum > sLimit { sum = sLimit; clamped += 1 } else if sum < -sLimit { sum = -sLimit; clamped += 1 }
-        W[w] = step(W[w], w, sum)
-    }
-    if bias != nil {
-        for f in 0 ..< s.F {
-            var sum = sums.b[f]
-            if sum > bLimit { sum = bLimit; clamped += 1 } else if sum < -bLimit { sum = -bLimit; clamped += 1 }
-            bias![f] = step(bias![f], s.weightWords + f, sum * 65536)
-        }
-    }
-    return (UpdateOutcome(status: Q16_OK, W: W, bias: bias, phi: phi, sat: sat + metricSat + clamped), clamped, metricSat)
+    let sums = c.shape.weightSums(c.dY, c.X)
+    return c.exactModel(weightSums: sums.w, biasSums: sums.b)
 }
 
 /// 1 when the fast kernel's int64 pre-pass admits the problem (batch*Ho*Wo * max|dY| * max|X| <= INT64_MAX):
@@ -277,31 +98,14 @@ private func int64Path(_ c: Case) -> Bool {
     return Int128(c.shape.batch * c.shape.Ho * c.shape.Wo) * mdy * mx <= Int128(Int64.max)
 }
 
-/// A random case on `shape` with dY and X given; W, bias, phi, rates, alpha, kind, seed and counter drawn here.
+/// A random case on `shape` with dY and X given; W, bias, phi, rates, alpha, kind, seed and counter drawn here
+/// (RiemannCase.drawRandom; lr is 0 one time in 13).
 private func randomCase(_ rng: inout SplitMix64, _ shape: ConvShape, dY: [Int32], X: [Int32], kind: q16_phi_kind,
                         alpha: Int32, tag: String) -> Case
 {
-    let spreadW = Spread.allCases[Int(rng.next() % UInt64(Spread.allCases.count))]
-    var c = Case(shape: shape, W: values(shape.weightWords, spreadW, &rng), dY: dY, X: X)
-    c.bias = rng.next() % 4 == 0 ? nil : values(shape.F, spreadW, &rng)
-    // WEIGHT_ABS ignores phi (it may be NULL); pass one sometimes to check it stays untouched.
-    if kind == Q16_PHI_GRAD_SQUARED || rng.next() % 2 == 0 {
-        let spreadPhi: Spread = rng.next() % 2 == 0 ? .mixed : .unit
-        let nonNegative = kind == Q16_PHI_GRAD_SQUARED && rng.next() % 3 > 0
-        c.phi = values(shape.phiWords, spreadPhi, &rng).map { nonNegative ? abs($0 / 2) : $0 }
-    }
-    c.lr = rng.next() % 13 == 0 ? 0 : rate(&rng)
-    c.gscale = rng.next() % 3 == 0 ? UInt32((UInt64(1) << 32) / UInt64(shape.batch + 1)) : rate(&rng)
-    c.alpha = alpha
-    switch rng.next() % 4 {
-    case 0: c.rho = 0
-    case 1: c.rho = UInt32.max
-    default: c.rho = rng.nextU32()
-    }
-    c.kind = kind
-    c.seed = rng.next()
-    // counters near the top of UInt64 wrap around inside the call (counter + index is modular)
-    c.counter = rng.next() % 5 == 0 ? UInt64.max - UInt64(rng.next() % 8) : rng.next()
+    var c = Case(shape: shape, W: [], dY: dY, X: X)
+    c.drawRandom(&rng, weights: shape.weightWords, biases: shape.F, batch: shape.batch, kind: kind, alpha: alpha,
+                 zeroLROneIn: 13)
     c.tag = tag
     return c
 }
@@ -524,7 +328,7 @@ final class ConvRiemannianTests: XCTestCase {
             log.expectEqual(got.status, Q16_OK, c.label)
             log.expectEqual(got.sat, 0, "\(c.label): nothing saturates here")
             log.expectEqual(got, runRiemann(.reference, c).result, "\(c.label): fast vs reference")
-            let sums = shape.sums(dY, X)
+            let sums = shape.weightSums(dY, X)
             let lr = Double(c.lr), gs = Double(c.gscale), rho = Double(c.rho) / 0x1p32, al = Double(c.alpha)
             func check(_ w0: Int32, _ w1: Int32, _ at: Int, _ S: Double, _ what: String) {
                 let uR = S * lr / 0x1p48

@@ -22,164 +22,75 @@ private extension CheckLog {
     init(_ name: String) { self.init(suite: "UpdateKernelTests", name: name) }
 }
 
-// MARK: - Exact arithmetic models (srExact, clampCount, divNearest: TestSupport.swift)
-
-/// q16_mul as documented: the exact product rounded once to nearest (ties away), saturated (counted).
-private func mulNearest(_ a: Int32, _ b: Int32, _ sat: inout UInt64) -> Int32 {
-    clampCount(divNearest(Int128(a) * Int128(b), 65536), &sat)
-}
-
-// MARK: - Value generators (Spread, values, rate: TestSupport.swift)
-
-/// Values with |x| <= 2^bits (so products and short sums stay below a chosen bound).
-private func bounded(_ count: Int, bits: Int, _ rng: inout SplitMix64) -> [Int32] {
-    let lim = Int32(1) << bits
-    return (0 ..< count).map { _ in rng.nextI32(in: -lim ... lim) }
-}
+// Exact arithmetic models (srExact, clampCount, divNearest), value generators (Spread, values, rate):
+// TestSupport.swift. mulNearest, bounded, UpdateOutcome and the exact model of the Riemannian rule:
+// RiemannTestSupport.swift.
 
 // MARK: - Riemannian kernel: inputs, runner, model
 
-private let gradStream: UInt64 = 0x5048_495F_5354_5245 // g = SR(s gscale)
-private let decayStream: UInt64 = 0x5048_495F_4445_4341 // SR(rho phi)
-private let freshStream: UInt64 = 0x5048_495F_4652_4553 // SR((1 - rho) g^2)
-
-private struct RiemannCase {
-    var W: [Int32]
-    var bias: [Int32]?
-    var phi: [Int32]?
-    var dY: [Int32]
-    var X: [Int32]
-    var lr: UInt32 = 0
-    var gscale: UInt32 = 0
-    var alpha: Int32 = 0
-    var rho: UInt32 = 0
-    var kind = Q16_PHI_GRAD_SQUARED
+/// The dense layer of q16_update_outer_riemannian_sr: W[m x n] += outer products of dY[batch x m] and X[batch x n].
+private struct DenseShape: CustomStringConvertible {
     var batch = 1, m = 1, n = 1
-    var seed: UInt64 = 0, counter: UInt64 = 0
 
-    var label: String {
-        "batch=\(batch) m=\(m) n=\(n) kind=\(kind.rawValue) lr=\(lr) gscale=\(gscale) alpha=\(alpha) rho=\(rho) "
-            + "bias=\(bias != nil) phi=\(phi != nil)"
-    }
+    var description: String { "batch=\(batch) m=\(m) n=\(n)" }
 }
 
-private struct UpdateResult: Equatable {
-    var status: q16_status
-    var W: [Int32]
-    var bias: [Int32]?
-    var phi: [Int32]?
-    var sat: UInt64
-}
+private typealias DenseCase = RiemannCase<DenseShape>
 
-private func runRiemann(_ c: RiemannCase) -> UpdateResult {
+private func runRiemann(_ c: DenseCase) -> UpdateOutcome {
+    let s = c.shape
     var W = c.W, bias = c.bias, phi = c.phi
-    var scratch = [Int64](repeating: 0x5EED, count: c.n)
+    var scratch = [Int64](repeating: 0x5EED, count: s.n)
     var sat = satStart
     let st = W.withUnsafeMutableBufferPointer { wp in
         withOptionalBase(&bias) { bp in
             withOptionalBase(&phi) { pp in
                 q16_update_outer_riemannian_sr(wp.baseAddress, bp, pp, &scratch, c.dY, c.X, c.lr, c.gscale, c.alpha,
-                                               c.rho, c.kind, Int32(c.batch), Int32(c.m), Int32(c.n), c.seed,
+                                               c.rho, c.kind, Int32(s.batch), Int32(s.m), Int32(s.n), c.seed,
                                                c.counter, &sat)
             }
         }
     }
-    return UpdateResult(status: st, W: W, bias: bias, phi: phi, sat: sat - satStart)
+    return UpdateOutcome(status: st, W: W, bias: bias, phi: phi, sat: sat - satStart)
 }
 
 /// q16_update_outer_sr on the same W, bias, dY, X, lr, seed and counter (phi passed through).
-private func runOuter(_ c: RiemannCase) -> UpdateResult {
+private func runOuter(_ c: DenseCase) -> UpdateOutcome {
+    let s = c.shape
     var W = c.W, bias = c.bias
-    var scratch = [Int64](repeating: 0x5EED, count: c.n)
+    var scratch = [Int64](repeating: 0x5EED, count: s.n)
     var sat = satStart
     let st = W.withUnsafeMutableBufferPointer { wp in
         withOptionalBase(&bias) { bp in
-            q16_update_outer_sr(wp.baseAddress, bp, &scratch, c.dY, c.X, c.lr, Int32(c.batch), Int32(c.m),
-                                Int32(c.n), c.seed, c.counter, &sat)
+            q16_update_outer_sr(wp.baseAddress, bp, &scratch, c.dY, c.X, c.lr, Int32(s.batch), Int32(s.m),
+                                Int32(s.n), c.seed, c.counter, &sat)
         }
     }
-    return UpdateResult(status: st, W: W, bias: bias, phi: c.phi, sat: sat - satStart)
+    return UpdateOutcome(status: st, W: W, bias: bias, phi: c.phi, sat: sat - satStart)
 }
 
-/// The documented formulas of q16_update_outer_riemannian_sr, exactly:
-///   s = sum_b dY[b][i] X[b][j] (exact; beyond +-2^62 clamped, counted once per sum),
-///   bias: s = clamp(sum_b dY[b][i], +-2^46) * 2^16 (counted once per sum),
-///   u = SR(s lr / 2^48), g = SR(s gscale / 2^48) (stream seed ^ gradStream), g2 = q16_mul(g, g),
-///   phi = SR(rho phi) [decayStream] + SR((1 - rho) g2) [freshStream] (saturated, counted),
-///   or phi = min(|w|, Q16_MAX) for WEIGHT_ABS;
-///   E = clamp(1 + q16_mul(alpha, phi), 1, Q16_MAX); w = sat(w - round_nearest(u / E)).
-/// `metricSat` is the part of the count from g, g^2, phi and alpha * phi (q16_update_outer_sr has none).
-private func riemannModel(_ c: RiemannCase) -> (result: UpdateResult, metricSat: UInt64) {
-    var sat: UInt64 = 0, metricSat: UInt64 = 0
-    var W = c.W, bias = c.bias, phi = c.phi
-    let q32 = Int128(1) << 32
-
-    func step(_ w: Int32, _ p: Int, _ s: Int128, _ ctr: UInt64) -> Int32 {
-        let u = srExact(s * Int128(c.lr), 48, q16_rng_u32(c.seed, ctr))
-        let metric: Int32
-        if c.kind == Q16_PHI_GRAD_SQUARED {
-            let g = clampCount(srExact(s * Int128(c.gscale), 48, q16_rng_u32(c.seed ^ gradStream, ctr)), &metricSat)
-            let g2 = mulNearest(g, g, &metricSat)
-            let decayed = srExact(Int128(phi![p]) * Int128(c.rho), 32, q16_rng_u32(c.seed ^ decayStream, ctr))
-            let fresh = srExact(Int128(g2) * (q32 - Int128(c.rho)), 32, q16_rng_u32(c.seed ^ freshStream, ctr))
-            phi![p] = clampCount(decayed + fresh, &metricSat)
-            metric = phi![p]
-        } else {
-            metric = Int32(min(Int128(w.magnitude), Int128(qMax)))
-        }
-        let e = min(max(65536 + Int128(mulNearest(c.alpha, metric, &metricSat)), 65536), Int128(qMax))
-        return clampCount(Int128(w) - divNearest(u * 65536, e), &sat)
-    }
-
-    let sLimit = Int128(1) << 62, bLimit = Int128(1) << 46
-    for i in 0 ..< c.m {
-        for j in 0 ..< c.n {
-            var s: Int128 = 0
-            for b in 0 ..< c.batch { s += Int128(c.dY[b * c.m + i]) * Int128(c.X[b * c.n + j]) }
-            if s > sLimit { s = sLimit; sat += 1 } else if s < -sLimit { s = -sLimit; sat += 1 }
-            let idx = i * c.n + j
-            W[idx] = step(W[idx], idx, s, c.counter &+ UInt64(idx))
+/// The documented formulas of q16_update_outer_riemannian_sr (RiemannCase.exactModel) on the exact sums
+/// s[i][j] = sum_b dY[b][i] X[b][j] and sum_b dY[b][i]; `metricSat` is the part of the count from g, g^2, phi
+/// and alpha * phi (q16_update_outer_sr has none).
+private func riemannModel(_ c: DenseCase) -> (result: UpdateOutcome, metricSat: UInt64) {
+    let (batch, m, n) = (c.shape.batch, c.shape.m, c.shape.n)
+    var ws = [Int128](repeating: 0, count: m * n), bs = [Int128](repeating: 0, count: m)
+    for b in 0 ..< batch {
+        for i in 0 ..< m {
+            bs[i] += Int128(c.dY[b * m + i])
+            for j in 0 ..< n { ws[i * n + j] += Int128(c.dY[b * m + i]) * Int128(c.X[b * n + j]) }
         }
     }
-    if bias != nil {
-        for i in 0 ..< c.m {
-            var s: Int128 = 0
-            for b in 0 ..< c.batch { s += Int128(c.dY[b * c.m + i]) }
-            if s > bLimit { s = bLimit; sat += 1 } else if s < -bLimit { s = -bLimit; sat += 1 }
-            let p = c.m * c.n + i
-            bias![i] = step(bias![i], p, s * 65536, c.counter &+ UInt64(p))
-        }
-    }
-    return (UpdateResult(status: Q16_OK, W: W, bias: bias, phi: phi, sat: sat + metricSat), metricSat)
+    let model = c.exactModel(weightSums: ws, biasSums: bs)
+    return (model.result, model.metricSat)
 }
 
-/// A random Riemannian problem; `dist` picks dY and X (W, bias, phi always cover the full range).
+/// A random Riemannian problem (RiemannCase.drawRandom) with dY and X given.
 private func randomRiemannCase(_ rng: inout SplitMix64, kind: q16_phi_kind, batch: Int, m: Int, n: Int,
-                               dY: [Int32], X: [Int32], alpha: Int32) -> RiemannCase
+                               dY: [Int32], X: [Int32], alpha: Int32) -> DenseCase
 {
-    let spreadW = Spread.allCases[Int(rng.next() % UInt64(Spread.allCases.count))]
-    var c = RiemannCase(W: values(m * n, spreadW, &rng), dY: dY, X: X)
-    c.bias = rng.next() % 4 == 0 ? nil : values(m, spreadW, &rng)
-    // WEIGHT_ABS ignores phi (it may be NULL); pass one sometimes to check it stays untouched.
-    if kind == Q16_PHI_GRAD_SQUARED || rng.next() % 2 == 0 {
-        // GRAD_SQUARED's phi is an EMA of squares (>= 0) in training; negative values are legal inputs too.
-        let spreadPhi: Spread = rng.next() % 2 == 0 ? .mixed : .unit
-        let nonNegative = kind == Q16_PHI_GRAD_SQUARED && rng.next() % 3 > 0
-        c.phi = values(m * n + m, spreadPhi, &rng).map { nonNegative ? abs($0 / 2) : $0 }
-    }
-    c.lr = rate(&rng)
-    c.gscale = rng.next() % 3 == 0 ? UInt32((UInt64(1) << 32) / UInt64(batch + 1)) : rate(&rng)
-    c.alpha = alpha
-    switch rng.next() % 4 {
-    case 0: c.rho = 0
-    case 1: c.rho = UInt32.max
-    default: c.rho = rng.nextU32()
-    }
-    c.kind = kind
-    c.batch = batch; c.m = m; c.n = n
-    c.seed = rng.next()
-    // counters near the top of UInt64 wrap around inside the call (counter + index is modular)
-    c.counter = rng.next() % 5 == 0 ? UInt64.max - UInt64(rng.next() % 8) : rng.next()
+    var c = DenseCase(shape: DenseShape(batch: batch, m: m, n: n), W: [], dY: dY, X: X)
+    c.drawRandom(&rng, weights: m * n, biases: m, batch: batch, kind: kind, alpha: alpha)
     return c
 }
 
@@ -200,7 +111,7 @@ private func checkRandomRiemannCases(_ name: String, seed: UInt64, count: Int, s
 
 private extension CheckLog {
     /// A Riemannian result against the model's, field by field: status, W, bias, phi and the count.
-    mutating func expectUpdate(_ got: UpdateResult, equals want: UpdateResult, _ tag: String) {
+    mutating func expectUpdate(_ got: UpdateOutcome, equals want: UpdateOutcome, _ tag: String) {
         expectEqual(got.status, Q16_OK, tag)
         expectEqual(got.W, want.W, "\(tag): W")
         expectEqual(got.bias, want.bias, "\(tag): bias")
@@ -589,7 +500,7 @@ final class UpdateKernelTests: XCTestCase {
         // s = Q16_MIN * Q16_MIN = 2^62 (not beyond the documented clamp), lr = 2^31: u = 2^45 exactly;
         // WEIGHT_ABS, w = Q16_MAX, alpha = Q16_MAX: E = 1 + alpha |w| saturates to Q16_MAX.
         var log = CheckLog("riemannian large step / large metric")
-        var c = RiemannCase(W: [qMax], dY: [qMin], X: [qMin])
+        var c = DenseCase(shape: DenseShape(), W: [qMax], dY: [qMin], X: [qMin])
         c.lr = 1 << 31; c.alpha = qMax; c.kind = Q16_PHI_WEIGHT_ABS
         let want = Int32(Int128(qMax) - divNearest(Int128(1) << 61, Int128(qMax))) // w - round(2^45 * 2^16 / e)
         let got = runRiemann(c)
@@ -619,13 +530,12 @@ final class UpdateKernelTests: XCTestCase {
         for (dv, xv) in [(qMin, qMin), (qMin, qMax), (qMax, qMin)] {
             for kind in [Q16_PHI_GRAD_SQUARED, Q16_PHI_WEIGHT_ABS] {
                 for (lr, alpha) in [(UInt32.max, Int32(0)), (1, 65536), (1 << 20, qMax), (rng.nextU32(), 3 << 16)] {
-                    var c = RiemannCase(W: values(m * n, .full, &rng), dY: [Int32](repeating: dv, count: batch * m),
-                                        X: [Int32](repeating: xv, count: batch * n))
+                    var c = DenseCase(shape: DenseShape(batch: batch, m: m, n: n), W: values(m * n, .full, &rng),
+                                      dY: [Int32](repeating: dv, count: batch * m), X: [Int32](repeating: xv, count: batch * n))
                     c.bias = values(m, .full, &rng)
                     c.phi = kind == Q16_PHI_GRAD_SQUARED ? values(m * n + m, .unit, &rng).map { abs($0) } : nil
                     c.lr = lr; c.alpha = alpha; c.kind = kind; c.rho = rng.nextU32()
                     c.gscale = UInt32((UInt64(1) << 32) / UInt64(batch))
-                    c.batch = batch; c.m = m; c.n = n
                     c.seed = rng.next(); c.counter = rng.next()
                     let want = riemannModel(c).result
                     let tag = "dY=\(dv) X=\(xv) \(c.label)"
@@ -636,8 +546,8 @@ final class UpdateKernelTests: XCTestCase {
         }
         // Products 2^62, 2^62, -(2^62 - 2^31): the exact sum 2^62 + 2^31 clamps to 2^62, so with
         // lr_q32 = 1 the step is 2^62 / 2^48 = 16384 LSB exactly (a running clamp would give 0).
-        var c = RiemannCase(W: [0], dY: [qMin, qMin, qMin], X: [qMin, qMin, qMax])
-        c.batch = 3; c.lr = 1; c.kind = Q16_PHI_WEIGHT_ABS; c.seed = 1
+        var c = DenseCase(shape: DenseShape(batch: 3), W: [0], dY: [qMin, qMin, qMin], X: [qMin, qMin, qMax])
+        c.lr = 1; c.kind = Q16_PHI_WEIGHT_ABS; c.seed = 1
         let got = runRiemann(c)
         log.expectEqual(got.W, [-16384], "clamp of the exact sum, not of partial sums")
         log.expectEqual(got.sat, 1, "one clamped sum, counted once")

@@ -71,4 +71,22 @@ extension XCTestCase {
         try XCTSkipUnless(malloc_counter_active() == 1, "malloc counter inactive (no interposer on this platform)",
                           file: file, line: line)
     }
+
+    /// One round of the predictor's passes on `data`: evaluate and deviations of `a`, the dual decision
+    /// of `a` (stable) and `b` (error-aware) with lambda_max 0.5.
+    func predictorPasses(_ p: Predictor, _ a: Model, _ b: Model, _ data: Dataset) throws {
+        _ = try p.evaluate(a, data)
+        _ = try p.deviations(a, data)
+        _ = try p.dualDecision(stable: a, errorAware: b, lambdaMax: 0.5, data)
+    }
+
+    /// `rounds` rounds of `predictorPasses` (after the caller's warm-up and requireMallocCounter) allocate
+    /// nothing on the heap, and the predictor's arena peaks at exactly its plan.
+    func assertPredictorPassesAllocateNothing(_ p: Predictor, _ a: Model, _ b: Model, _ data: Dataset, rounds: Int,
+                                              file: StaticString = #filePath, line: UInt = #line) throws {
+        let before = malloc_counter_calls()
+        for _ in 0..<rounds { try predictorPasses(p, a, b, data) }
+        XCTAssertEqual(malloc_counter_calls() - before, 0, file: file, line: line)
+        XCTAssertEqual(p.arena.peak, p.planned, file: file, line: line)
+    }
 }

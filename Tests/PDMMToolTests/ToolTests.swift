@@ -45,9 +45,9 @@ final class ToolTests: XCTestCase {
         let r = run(["report", "--budget", "200KiB", "--k", "1", "--format", "csv"])
         XCTAssertEqual(r.code, 0, r.err)
         let lines = r.out.split(separator: "\n")
-        // header, 4 modes x (planned, measured), 5 PDMM phases x (planned, measured)
-        XCTAssertEqual(lines.count, 1 + 2 * 4 + 2 * 5)
-        XCTAssertEqual(lines.filter { $0.hasPrefix("pdmm: ") }.count, 10)
+        // header, 4 modes x (planned, measured), 6 PDMM phases (confident selection first) x (planned, measured)
+        XCTAssertEqual(lines.count, 1 + 2 * 4 + 2 * 6)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("pdmm: ") }.count, 12)
         // bp needs 277288 B > 204800 B; local(1) fits.
         XCTAssertTrue(lines.contains { $0.hasPrefix("bp,planned,") && $0.hasSuffix(",false") })
         XCTAssertTrue(lines.contains { $0.hasPrefix("local(1),planned,") && $0.hasSuffix(",true") })
