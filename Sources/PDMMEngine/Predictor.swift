@@ -350,16 +350,20 @@ public enum DualSystem {
     /// model agrees (much information, low threat); low when the stable head is
     /// unsure or the two systems disagree.
     public static func piiValue(stable ps: [Int32], errorAware pe: [Int32]) -> Int32 {
-        pii(Tensor(base: UnsafeMutablePointer(mutating: ps), count: ps.count),
-            Tensor(base: UnsafeMutablePointer(mutating: pe), count: pe.count))
+        precondition(ps.count == pe.count, "piiValue: the two distributions differ in length")
+        return pii(count: ps.count) { (ps[$0], pe[$0]) }
     }
 
-    static func pii(_ ps: Tensor, _ pe: Tensor) -> Int32 {
+    static func pii(_ ps: Tensor, _ pe: Tensor) -> Int32 { pii(count: ps.count) { (ps[$0], pe[$0]) } }
+
+    /// PII over `count` classes read as (ps[j], pe[j]) pairs.
+    static func pii(count: Int, _ pair: (Int) -> (Int32, Int32)) -> Int32 {
         var top: Int32 = 0
         var l1: Int64 = 0
-        for j in 0..<ps.count {
-            top = max(top, ps[j])
-            l1 += abs(Int64(ps[j]) - Int64(pe[j]))
+        for j in 0..<count {
+            let (a, b) = pair(j)
+            top = max(top, a)
+            l1 += abs(Int64(a) - Int64(b))
         }
         let agree = max(0, (1 << 16) - min(Rounding.divNearest(l1, 2), 1 << 16))
         return Kernels.mul(min(max(top, 0), 1 << 16), Int32(agree))

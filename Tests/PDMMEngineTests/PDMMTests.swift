@@ -118,6 +118,19 @@ final class PDMMTests: XCTestCase {
         XCTAssertLessThanOrEqual(p.errorGroup.count, 24)
     }
 
+    /// PII = the stable head's top probability x (1 - total variation distance to the error-aware model).
+    func testPIIFromBothSystems() {
+        let one: Int32 = 1 << 16, half: Int32 = 1 << 15
+        XCTAssertEqual(DualSystem.piiValue(stable: [one, 0], errorAware: [one, 0]), one)       // sure, agreeing
+        XCTAssertEqual(DualSystem.piiValue(stable: [half, half], errorAware: [half, half]), half)  // unsure
+        XCTAssertEqual(DualSystem.piiValue(stable: [one, 0], errorAware: [0, one]), 0)         // disagreeing
+        XCTAssertEqual(DualSystem.piiValue(stable: [one, 0], errorAware: [half, half]), half)  // TV = 1/2
+        // lambda is largest where PII is lowest, and never above lambdaMax
+        let lm = try! DualSystem.validate(lambdaMax: 0.5)
+        XCTAssertEqual(DualSystem.lambda(lambdaMaxQ16: lm, pii: 0), lm)
+        XCTAssertEqual(DualSystem.lambda(lambdaMaxQ16: lm, pii: one), 0)
+    }
+
     func testLambdaNeverReachesOneForAnyPII() throws {
         for lmDouble in [0.0, 0.25, 0.5, 0.99, 0.999_99, 1 - 1.0 / 65536] {
             let lm = try DualSystem.validate(lambdaMax: lmDouble)
