@@ -3,7 +3,8 @@ import PDMMEngine
 
 extension Tool {
     static let pdmmFlags: Set<String> = ["ideal-fraction", "ideal-epochs", "threshold", "error-fraction", "ivc-period",
-                                         "alpha", "beta", "gamma", "lambda-max"]
+                                         "alpha", "beta", "gamma", "lambda-max", "ideal-select", "selection-epochs",
+                                         "holdout-fraction", "threshold-quantile", "ivc-target", "trace"]
 
     func pdmmConfig(_ a: Arguments, _ cfg: RunConfig) throws -> PDMMConfig {
         var p = PDMMConfig()
@@ -15,11 +16,30 @@ extension Tool {
         p.idealEpochs = try a.int("ideal-epochs", default: cfg.epochs, min: 0)
         p.defectEpochs = cfg.epochs
         p.idealFraction = try a.double("ideal-fraction", default: p.idealFraction)
-        if a.string("threshold") != nil && a.string("error-fraction") != nil {
-            throw UsageError("give either --threshold or --error-fraction, not both")
+        switch a.string("ideal-select") {
+        case nil: break  // verified when the data has a verified column, else confident
+        case "verified":
+            if a.string("verified-column") == nil { throw UsageError("--ideal-select verified needs --verified-column N|NAME") }
+            p.idealSelection = .verified
+        case "confident": p.idealSelection = .confident
+        case "random": p.idealSelection = .random
+        case let s?: throw UsageError("--ideal-select: unknown selection '\(s)' (expected verified, confident, random)")
+        }
+        p.selectionEpochs = try a.int("selection-epochs", default: p.selectionEpochs, min: 0)
+        p.holdoutFraction = try a.double("holdout-fraction", default: p.holdoutFraction)
+        let rules = ["threshold", "error-fraction", "threshold-quantile"].filter { a.string($0) != nil }
+        if rules.count > 1 {
+            throw UsageError("give only one of --threshold-quantile, --threshold and --error-fraction (got "
+                             + rules.map { "--" + $0 }.joined(separator: ", ") + ")")
         }
         if a.string("threshold") != nil { p.threshold = .value(try a.double("threshold", default: 0)) }
         if a.string("error-fraction") != nil { p.threshold = .fraction(try a.double("error-fraction", default: 0.08)) }
+        if a.string("threshold-quantile") != nil { p.threshold = .idealQuantile(try a.double("threshold-quantile", default: 0.95)) }
+        switch a.string("ivc-target") {
+        case nil, "ideal": p.ivcTarget = .ideal
+        case "error-aware-copy": p.ivcTarget = .errorAwareCopy
+        case let s?: throw UsageError("--ivc-target: unknown target '\(s)' (expected ideal, error-aware-copy)")
+        }
         p.ivcPeriod = try a.int("ivc-period", default: p.ivcPeriod, min: 0)
         p.alpha = try a.double("alpha", default: p.alpha)
         p.beta = try a.double("beta", default: p.beta)
@@ -33,8 +53,9 @@ extension Tool {
     func compare(_ argv: [String]) throws -> Int32 {
         let a = try Arguments(argv, valued: Tool.pdmmFlags.union(["data", "layers", "net", "input-shape", "k", "epochs", "batch", "optimizer",
                                                                   "momentum", "lr", "seed", "label-column",
-                                                                  "verified-column"]),
+                                                                  "verified-column", "curve", "svg"]),
                               switches: ["ideal-bp"])
+        if a.string("svg") != nil && a.string("curve") == nil { throw UsageError("compare: --svg needs --curve FILE.csv") }
         var cfg = try runConfig(a)
         let data = try loadData(a)
         let shape = try network(a, data)
@@ -61,6 +82,10 @@ extension Tool {
             s += "\(r.phases.map { $0.measured.weightsFrozen }.max() ?? 0) | \(macs) | \(String(format: "%.2f", r.seconds.reduce(0, +))) |\n"
         }
         s += "\n" + PDMMText.summary(r)
+        if let curve = a.string("curve") {
+            s += "\n" + (try curveReport(cfg, p, shape: shape, train: train, test: test, pipelineHash: r.hash, csvPath: curve,
+                                         svgPath: a.string("svg"), title: "Test accuracy per epoch: \(a.string("data") ?? "built-in digits"), \(shape.description)"))
+        }
         out(s)
         return 0
     }

@@ -26,6 +26,7 @@ public final class Tool {
       bench    kernel and training-step benchmarks, float32 reference in the same process
       claims   checks each claim of the PDMM document on the built-in data
       compare  the PDMM pipeline beside bp and bp-checkpoint, same epochs
+      noise    label noise: the Error Group against the flipped samples, bp and PDMM per level
       reference  train the float32 reference and print its accuracy
     """
 
@@ -49,6 +50,7 @@ public final class Tool {
             case "bench": return try bench(rest)
             case "reference": return try reference(rest)
             case "compare": return try compare(rest)
+            case "noise": return try noise(rest)
             case "claims": return try claims(rest)
             case "eval": return try eval(rest)
             default: throw UsageError("unknown command '\(cmd)' (try pdmm --help)")
@@ -98,9 +100,19 @@ public final class Tool {
               Seeded 80/20 split; feature scaling from the training split (per channel for image and
               series inputs, else per feature). A progress line per epoch on stderr, the summary on stdout.
               --optimizer riemannian [--riemann-alpha A] [--riemann-rho R] [--phi grad2|absw]
-              --mode pdmm: [--k N] [--ideal-fraction F | --verified-column N|NAME] [--ideal-epochs N] [--ideal-bp]
-                 [--threshold NATS | --error-fraction F] [--ivc-period STEPS]
-                 [--alpha A] [--beta B] [--gamma G] [--lambda-max L]  (0 <= L < 1)
+              --mode pdmm: [--k N] [--ideal-select verified|confident|random] [--ideal-fraction F] [--verified-column N|NAME]
+                 [--selection-epochs N] [--holdout-fraction F] [--ideal-epochs N] [--ideal-bp]
+                 [--threshold-quantile Q | --threshold NATS | --error-fraction F]
+                 [--ivc-target ideal|error-aware-copy] [--ivc-period STEPS] [--alpha A] [--beta B] [--gamma G]
+                 [--lambda-max L]  (0 <= L < 1)  [--trace FILE]
+                 D_Ideal: verified when the data has a --verified-column, else confident: per class the fraction
+                 F (default 0.2) with the highest 3-fold out-of-fold probability of their own label (bp runs of
+                 --selection-epochs, default 10); random: a seeded stratified F, for comparison. --holdout-fraction
+                 (0.2) of D_Ideal is held out from G_Ideal's training. I_threshold: by default the Q = 0.95-quantile
+                 of G_Ideal's deviations on that held-out part (|E| is then an outcome); --threshold and
+                 --error-fraction set it instead. IVC updates G_Ideal's top k layers (Theorem 1) or, with
+                 --ivc-target error-aware-copy, the copy trained on E. --trace FILE writes step,U_E,L_BP,L_Delta
+                 per IVC step as CSV.
             """
         case "eval":
             return """
@@ -136,6 +148,20 @@ public final class Tool {
                          [PDMM options as in pdmm train --help]
               Trains bp, bp-checkpoint and the PDMM pipeline for the same number of epochs and
               prints accuracy, planned/measured peak bytes, MACs and wall time side by side.
+              --curve FILE.csv [--svg FILE.svg]: test accuracy per epoch of bp and of the PDMM pipeline
+              per phase (G_Ideal per ideal epoch; G_Ideal, error-aware and A_final per defect epoch;
+              columns run,phase,model,epoch,cumulative_epochs,data_epochs,test_accuracy), the SVG of
+              accuracy vs cumulative epochs and vs data epochs, and "epochs to X %" read off them.
+            """
+        case "noise":
+            return """
+            pdmm noise [--data FILE.csv] [--layers ... | --net TEXT] [--input-shape CxHxW] [--levels 0,10,20,40]
+                       [--epochs N] [--k N] [--batch N] [--lr X] [--seed N] [PDMM options as in pdmm train --help]
+              Per level, flips that percentage of the training split's labels (seeded, each to another
+              class; test labels never), trains bp and the PDMM pipeline on the noisy data, and prints
+              |E|, the Error Group's precision and recall against the flipped samples of D_new, the same
+              for the |E| highest-loss samples of D_new under the bp model, and the test accuracy of bp,
+              the stable head and A_final: one Markdown row per level.
             """
         case "reference":
             return """
@@ -233,6 +259,7 @@ public final class Tool {
             if let budget = cfg.budget, r.peakPlanned > budget {
                 throw UsageError("the PDMM pipeline's peak (\(r.peakPlanned) B) exceeds the budget (\(budget) B)")
             }
+            try writePDMMTrace(a, r)
             out(PDMMText.summary(r) + "\nweights hash \(Hex.format(r.hash))")
             return 0
         }
