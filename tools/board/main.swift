@@ -71,7 +71,7 @@ struct UsageError: Error {
 let usage = """
     pdmm-board -- train the built-in digits model (or a CSV) with the PDMM engine in a static arena
 
-    USAGE: pdmm-board [--mode bp|bp-checkpoint|local|blockwise] [--k N] [--epochs N] [--batch N]
+    USAGE: pdmm-board [--mode bp|bp-checkpoint|local|blockwise|pdmm] [--k N] [--epochs N] [--batch N]
                       [--budget SIZE] [--optimizer sgd|momentum|riemannian] [--momentum MU] [--lr X] [--seed N]
                       [--layers 64,128,128,128,10 | --net TEXT] [--input-shape CxHxW]
                       [--data FILE.csv] [--label-column C]
@@ -83,12 +83,26 @@ let usage = """
       channel, a flat one per feature (as the host).
       Prints the memory report (planned and measured bytes per category), the heap
       allocations per phase (training steps must make none) and the weights hash.
+      --mode pdmm: the PDMM pipeline (as `pdmm train --mode pdmm`): [--k N]
+         [--ideal-select verified|confident|random] [--ideal-fraction F] [--verified-column N|NAME]
+         [--selection-epochs N] [--holdout-fraction F] [--ideal-epochs N] [--ideal-bp]
+         [--threshold-quantile Q | --threshold NATS | --error-fraction F]
+         [--ivc-target ideal|error-aware-copy] [--ivc-period STEPS] [--alpha A] [--beta B] [--gamma G]
+         [--lambda-max L]   (no --trace: the board writes no files)
+         Prints each phase's planned/measured bytes, the pipeline's peak, the test accuracies
+         (stable head, error-aware, A_final) and the error-aware model's weights hash.
     """
 
 struct Options {
     var values: [(String, String)] = []
     static let valued = ["data", "layers", "net", "input-shape", "mode", "k", "epochs", "batch", "budget", "optimizer", "momentum",
-                         "lr", "seed", "label-column", "riemann-alpha", "riemann-rho", "phi"]
+                         "lr", "seed", "label-column", "riemann-alpha", "riemann-rho", "phi"] + pdmmValued
+    /// `pdmm train --mode pdmm`'s flags (Sources/PDMMHost/Tool+PDMM.swift, `pdmmFlags`).
+    static let pdmmValued = ["ideal-fraction", "ideal-epochs", "threshold", "error-fraction", "ivc-period", "alpha", "beta",
+                             "gamma", "lambda-max", "verified-column", "ideal-select", "selection-epochs",
+                             "holdout-fraction", "threshold-quantile", "ivc-target"]
+    static let switches = ["ideal-bp"]
+    var flags: [String] = []
 
     init(_ args: [String]) throws(UsageError) {
         var i = 0
@@ -101,6 +115,13 @@ struct Options {
                 value = String(name[name.index(after: eq)...])
                 name = String(name[..<eq])
             }
+            if Options.switches.contains(name) {
+                if value != nil { throw UsageError("--\(name) takes no value") }
+                if !flags.contains(name) { flags.append(name) }
+                i += 1
+                continue
+            }
+            if name == "trace" { throw UsageError("--trace: the board program writes no files (the host's pdmm train does)") }
             guard Options.valued.contains(name) else { throw UsageError("unknown flag --\(name)") }
             if value == nil {
                 i += 1
@@ -112,6 +133,8 @@ struct Options {
             i += 1
         }
     }
+
+    func has(_ k: String) -> Bool { flags.contains(k) }
 
     func string(_ k: String) -> String? {
         for (n, v) in values where n == k { return v }
@@ -219,7 +242,7 @@ func builtinDigits() throws(EngineError) -> Dataset {
 
 /// Reads the file with C stdio and parses it with the engine's `CSVParser`
 /// (the host tool's parser: same rules, same messages).
-func loadCSV(_ path: String, labelColumn: String?) throws(BoardError) -> Dataset {
+func loadCSV(_ path: String, labelColumn: String?, verifiedColumn: String? = nil) throws(BoardError) -> Dataset {
     var err = [UInt8](repeating: 0, count: 512)
     var p = Array(path.utf8) + [0]
     var buf: UnsafeMutablePointer<UInt8>? = nil
@@ -237,7 +260,7 @@ func loadCSV(_ path: String, labelColumn: String?) throws(BoardError) -> Dataset
     let bytes = Array(UnsafeBufferPointer(start: buf, count: Int(len)))
     let data: Dataset
     do {
-        data = try CSVParser.parse(bytes, labelColumn: labelColumn)
+        data = try CSVParser.parse(bytes, labelColumn: labelColumn, verifiedColumn: verifiedColumn)
     } catch {
         throw .data("\(path): \(error.message)")
     }
@@ -273,7 +296,7 @@ func prepareSplit(_ o: Options, layers: [Int]?, seed: UInt64) throws(BoardError)
     do {
         let data: Dataset
         if let path = o.string("data") {
-            data = try loadCSV(path, labelColumn: o.string("label-column"))
+            data = try loadCSV(path, labelColumn: o.string("label-column"), verifiedColumn: o.string("verified-column"))
             info = DataInfo(name: path, count: data.count, featureCount: data.featureCount, classes: data.classes)
         } else {
             do { data = try builtinDigits() } catch { throw .engine(error) }
@@ -316,6 +339,7 @@ func run(_ args: [String]) throws(BoardError) -> Int32 {
     let setupStart = Heap.now()
     let o: Options
     do { o = try Options(args) } catch { throw .usage(error.message) }
+    if o.string("mode") == "pdmm" { return try runPDMMBoard(o, setupStart: setupStart) }
     var layers: [Int]? = nil
     var batch = 32, epochs = 30, k = 1
     let seed: UInt64
@@ -437,6 +461,255 @@ func run(_ args: [String]) throws(BoardError) -> Int32 {
     }
     if measured != plan.bytes {
         throw .check("FAIL: measured bytes differ from the plan")
+    }
+    return 0
+}
+
+// MARK: - the PDMM pipeline (--mode pdmm)
+
+/// x / d with `digits` decimals, an exact tie rounded to even (as printf's "%.Nf"
+/// does with the exact binary value x / d; d a power of two here).
+func decimalEven(_ x: Int64, over d: UInt64, digits: Int) -> String {
+    var scale: UInt64 = 1
+    for _ in 0..<digits { scale *= 10 }
+    let mag = UInt64(x < 0 ? -x : x)
+    var q = mag * scale / d
+    let r = mag * scale % d
+    if 2 * r > d || (2 * r == d && q % 2 == 1) { q += 1 }
+    var frac = "\(q % scale)"
+    while frac.count < digits { frac = "0" + frac }
+    return (x < 0 && q != 0 ? "-" : "") + (digits == 0 ? "\(q / scale)" : "\(q / scale).\(frac)")
+}
+
+/// The host's `pdmmConfig` (Sources/PDMMHost/Tool+PDMM.swift): epochs, batch, lr,
+/// optimizer and seed from the run options; ideal epochs default to --epochs.
+func pdmmConfig(_ o: Options, batch: Int, epochs: Int, lr: Double, optimizer: OptimizerKind,
+                seed: UInt64) throws(UsageError) -> PDMMConfig {
+    var p = PDMMConfig()
+    p.k = try o.int("k", default: 2)
+    p.batch = batch
+    p.learningRate = lr
+    p.optimizer = optimizer
+    p.seed = seed
+    p.idealEpochs = try o.int("ideal-epochs", default: epochs, min: 0)
+    p.defectEpochs = epochs
+    p.idealFraction = try o.double("ideal-fraction", default: p.idealFraction)
+    switch o.string("ideal-select") {
+    case nil: break  // verified when the data has a verified column, else confident
+    case "verified":
+        if o.string("verified-column") == nil { throw UsageError("--ideal-select verified needs --verified-column N|NAME") }
+        p.idealSelection = .verified
+    case "confident": p.idealSelection = .confident
+    case "random": p.idealSelection = .random
+    case let s?: throw UsageError("--ideal-select: unknown selection '\(s)' (expected verified, confident, random)")
+    }
+    p.selectionEpochs = try o.int("selection-epochs", default: p.selectionEpochs, min: 0)
+    p.holdoutFraction = try o.double("holdout-fraction", default: p.holdoutFraction)
+    var rules: [String] = []
+    for r in ["threshold", "error-fraction", "threshold-quantile"] where o.string(r) != nil { rules.append("--" + r) }
+    if rules.count > 1 {
+        var list = ""
+        for (i, r) in rules.enumerated() { list += (i == 0 ? "" : ", ") + r }
+        throw UsageError("give only one of --threshold-quantile, --threshold and --error-fraction (got \(list))")
+    }
+    if o.string("threshold") != nil { p.threshold = .value(try o.double("threshold", default: 0)) }
+    if o.string("error-fraction") != nil { p.threshold = .fraction(try o.double("error-fraction", default: 0.08)) }
+    if o.string("threshold-quantile") != nil {
+        p.threshold = .idealQuantile(try o.double("threshold-quantile", default: 0.95))
+    }
+    switch o.string("ivc-target") {
+    case nil, "ideal": p.ivcTarget = .ideal
+    case "error-aware-copy": p.ivcTarget = .errorAwareCopy
+    case let s?: throw UsageError("--ivc-target: unknown target '\(s)' (expected ideal, error-aware-copy)")
+    }
+    p.ivcPeriod = try o.int("ivc-period", default: p.ivcPeriod, min: 0)
+    p.alpha = try o.double("alpha", default: p.alpha)
+    p.beta = try o.double("beta", default: p.beta)
+    p.gamma = try o.double("gamma", default: p.gamma)
+    p.lambdaMax = try o.double("lambda-max", default: p.lambdaMax)
+    p.idealBackprop = o.has("ideal-bp")
+    return p
+}
+
+/// `pdmm train --mode pdmm` (Sources/PDMMHost/PDMMRun.swift, `runPDMM`): the engine's
+/// pipeline, phase by phase. Each phase plans its own arena, as in the engine: the
+/// trainers' arenas are the engine's `Trainer(budget:)` heap arenas and the predictors'
+/// are `Predictor(budget:)` (not the static buffer, which this mode leaves unused);
+/// the static buffer's budget check uses the pipeline's planned peak.
+func runPDMMBoard(_ o: Options, setupStart: pdmm_alloc_counts) throws(BoardError) -> Int32 {
+    var layers: [Int]? = nil
+    var batch = 32, epochs = 30
+    let seed: UInt64
+    let lr: Double
+    let optimizer: OptimizerKind
+    let budgetArg: Int?
+    do {
+        if o.string("layers") != nil { layers = try o.intList("layers", default: []) }
+        batch = try o.int("batch", default: batch)
+        epochs = try o.int("epochs", default: epochs, min: 0)
+        lr = try o.double("lr", default: 0.05)
+        seed = UInt64(try o.int("seed", default: 1, min: 0))
+        _ = try o.int("k", default: 1)
+        optimizer = try parseOptimizer(o)
+        budgetArg = try o.size("budget")
+    } catch { throw .usage(error.message) }
+    let p = try prepareSplit(o, layers: layers, seed: seed)
+    let train = p.train, test = p.test, shape = p.shape
+    let cfg: PDMMConfig
+    do {
+        cfg = try pdmmConfig(o, batch: batch, epochs: epochs, lr: lr, optimizer: optimizer, seed: seed)
+    } catch { throw .usage(error.message) }
+    let capacity = Int(pdmm_board_arena_bytes())
+    if let b = budgetArg, b > capacity {
+        throw .usage("--budget \(b) B is larger than the board's static arena of \(capacity) B "
+            + "(rebuild with ARENA_BYTES=... to change it)")
+    }
+
+    let pipe: PDMMPipeline
+    do { pipe = try PDMMPipeline(shape: shape, config: cfg, train: train) } catch { throw .engine(error) }
+    var setup = Heap()
+    setup.add(since: setupStart)
+    if setup.allocations == 0 {
+        throw .check("the heap counters saw no allocation during setup: was the binary linked with --wrap=malloc?")
+    }
+
+    // The phases as runPDMM calls them (learnIdeal selects D_Ideal first; called
+    // here on its own to measure it apart), each with its heap use and time.
+    var heaps: [(String, Heap, Int64)] = []
+    var decision = DualDecision()
+    let start = pdmm_board_micros()
+    do {
+        for step in 0..<5 {
+            let c = Heap.now()
+            let t0 = pdmm_board_micros()
+            let name: String
+            switch step {
+            case 0: name = "ideal selection"; try pipe.selectIdeal()
+            case 1: name = "ideal learning"; try pipe.learnIdeal()
+            case 2: name = "error group separation"; try pipe.separate()
+            case 3: name = "defect learning + IVC"; try pipe.learnDefects()
+            default: name = "dual-system decision"; decision = try pipe.decide(test)
+            }
+            var h = Heap()
+            h.add(since: c)
+            heaps.append((name, h, pdmm_board_micros() - t0))
+        }
+    } catch { throw .engine(error) }
+    let micros = pdmm_board_micros() - start
+    let peak = pipe.peakWritable
+    if let b = budgetArg, peak.planned > b {
+        throw .usage("the PDMM pipeline's peak (\(peak.planned) B) exceeds the budget (\(b) B)")
+    }
+    let budget = budgetArg ?? peak.planned
+    if budget > capacity {
+        throw .usage("the PDMM pipeline's peak (\(budget) B) is larger than the board's static arena of \(capacity) B "
+            + "(rebuild with ARENA_BYTES=... to change it)")
+    }
+
+    // Error pairs among E's misclassified members, most frequent first (ties: lower
+    // (true, predicted) first), as the host.
+    let classes = train.classes
+    var pairCounts = [Int](repeating: 0, count: classes * classes)
+    var misclassified = 0
+    for (t, pr) in pipe.errorPairs where t != pr && t >= 0 && t < classes && pr >= 0 && pr < classes {
+        pairCounts[t * classes + pr] += 1
+        misclassified += 1
+    }
+    var pairs: [Int] = []
+    for i in 0..<pairCounts.count where pairCounts[i] > 0 { pairs.append(i) }
+    pairs.sort { pairCounts[$0] != pairCounts[$1] ? pairCounts[$0] > pairCounts[$1] : $0 < $1 }
+    var pairText = ""
+    for (j, i) in pairs.prefix(5).enumerated() {
+        pairText += (j == 0 ? "" : ", ") + "\(i / classes)>\(i % classes): \(pairCounts[i])"
+    }
+    func q16(_ v: Int32) -> String { decimalEven(Int64(v), over: 65536, digits: 4) }
+
+    // Report (the host's summary lines where they print integers or Q16.16 values;
+    // the board prints no other floating-point numbers).
+    let target = cString(UnsafeRawPointer(pdmm_board_target()).assumingMemoryBound(to: UInt8.self))
+    let data = p.info
+    print("pdmm-board \(target)")
+    print("mode pdmm, layers \(shape.description), batch \(batch), epochs \(epochs), "
+        + "optimizer \(optimizer.name), lr \(o.string("lr") ?? "0.05"), seed \(seed)")
+    print("data: \(data.name), \(data.count) samples, \(data.featureCount) features, \(data.classes) classes; "
+        + "split: seeded 80/20 (\(train.count) train / \(test.count) test)")
+    print("PDMM pipeline: k \(cfg.k), ideal \(cfg.idealBackprop ? "bp" : "blockwise(\(cfg.k))") \(cfg.idealEpochs) epochs, "
+        + "defect local(\(cfg.k)) \(cfg.defectEpochs) epochs, IVC on "
+        + "\(cfg.ivcTarget == .ideal ? "G_Ideal (Theorem 1)" : "the error-aware copy") every \(cfg.ivcPeriod) steps, "
+        + "lambdaMax \(o.string("lambda-max") ?? "0.5")")
+    let sel: String
+    switch pipe.selection {
+    case .verified: sel = "the samples the data flags as verified (--verified-column)"
+    case .confident: sel = "confident learning: per class the fraction \(o.string("ideal-fraction") ?? "0.2") with the "
+        + "highest out-of-fold probability of their own label (\(cfg.selectionFolds)-fold bp, \(cfg.selectionEpochs) epochs per fold)"
+    case .random: sel = "a seeded class-stratified random fraction \(o.string("ideal-fraction") ?? "0.2") of each class"
+    }
+    print("D_Ideal: \(sel)")
+    print("|D| \(train.count)  |D_Ideal| \(pipe.ideal.count) = \(pipe.idealTrain.count) G_Ideal trains on + "
+        + "\(pipe.idealHoldout.count) held out  |D_new| \(pipe.rest.count)")
+    let thr: String
+    switch cfg.threshold {
+    case .value: thr = "given (--threshold)"
+    case .fraction: thr = "set by --error-fraction \(o.string("error-fraction") ?? "")"
+    case .idealQuantile: thr = "the \(o.string("threshold-quantile") ?? "0.95")-quantile of G_Ideal's deviations on the "
+        + "\(pipe.idealHoldout.count) held-out D_Ideal samples"
+    }
+    print("I_threshold \(q16(pipe.thresholdQ16)) nats: \(thr)")
+    let eCount = pipe.errorGroup.count
+    if eCount == 0 {
+        print("|E| 0: E is empty: defect learning and IVC skipped (the error-aware model is G_Ideal's copy)")
+    } else {
+        print("|E| \(eCount) (\(decimal(100 * UInt64(eCount), over: UInt64(max(train.count, 1)), digits: 1))% of D): "
+            + "the D_new samples deviating more than I_threshold; G_Ideal misclassifies \(misclassified) of them")
+        if !pairs.isEmpty { print("top error pairs among them (true>predicted: count): " + pairText) }
+        if cfg.ivcPeriod == 0 {
+            print("IVC off (--ivc-period 0)")
+        } else if let first = pipe.ivcTrace.first, let last = pipe.ivcTrace.last {
+            // U_E is a Q16.16 value (the record holds it / 65536, exactly); L_BP and L_Delta are
+            // doubles, which the board does not print.
+            print("IVC: \(pipe.ivcCount) steps; first (step \(first.step)) U_E \(q16(Int32(first.uncertainty * 65536))); "
+                + "last (step \(last.step)) U_E \(q16(Int32(last.uncertainty * 65536)))")
+        } else {
+            print("IVC: 0 steps (the defect run was shorter than --ivc-period \(cfg.ivcPeriod) steps)")
+        }
+    }
+    print("test accuracy: stable head \(percent(decision.stable, test.count))  "
+        + "error-aware \(percent(decision.errorAware, test.count))  A_final \(percent(decision.final, test.count))")
+    if let l = decision.lambda {
+        print("lambda on the \(test.count) test samples: min \(q16(l.min))  lower quartile \(q16(l.lower))  "
+            + "median \(q16(l.median))  upper quartile \(q16(l.upper))  max \(q16(l.max))")
+    }
+    print("A_final differs from the stable head on \(decision.differs) of \(test.count) test samples")
+    print("saturations \(pipe.saturations)")
+    print("phases (writable bytes; also resident = another phase's arena resident throughout this one):")
+    for ph in pipe.phases {
+        print("phase \(ph.name): planned \(ph.planned.writable) B, measured \(ph.measured.writable) B, "
+            + "also resident \(ph.alsoResident.writable) B; read-only \(ph.measured.weightsFrozen) B; steps \(ph.steps)")
+    }
+    print("pipeline peak writable: planned \(peak.planned) B, measured \(peak.measured) B")
+    print("arena: static buffer \(capacity) B, budget \(budget) B (the pipeline's planned peak unless --budget); "
+        + "the phases' arenas are the engine's heap arenas (Trainer(budget:), Predictor)")
+    var phaseHeap = ""
+    var total = Heap()
+    for (j, (name, h, _)) in heaps.enumerated() {
+        phaseHeap += (j == 0 ? "" : ", ") + "\(name) \(h.text)"
+        total.allocations += h.allocations
+        total.bytes += h.bytes
+    }
+    print("heap allocations: setup \(setup.text); phases \(total.text): \(phaseHeap) "
+        + "(each phase's arenas, predictors, subsets and records; the steps inside the engine's loops are not "
+        + "measured apart)")
+    print("heap peak live \(pdmm_board_alloc_counts().peakLiveBytes) B (data set and split copies, models, "
+        + "the phases' arenas)")
+    var times = ""
+    for (j, (name, _, us)) in heaps.enumerated() { times += (j == 0 ? "" : ", ") + "\(name) \(us / 1000)" }
+    print("time \(micros / 1000) ms (\(times) ms)")
+    print("stable model hash \(Hex.format(pipe.stable.weightsHash))")
+    print("weights hash \(Hex.format(pipe.errorAware.weightsHash))")
+    pdmm_board_flush()
+
+    if peak.measured != peak.planned {
+        throw .check("FAIL: the pipeline's measured peak (\(peak.measured) B) differs from the plan (\(peak.planned) B)")
     }
     return 0
 }

@@ -21,6 +21,10 @@
 #        fails unless measured == planned -- and against the host-built board
 #        program line by line),
 #      - zero heap allocations during training steps (and evaluation passes);
+#    one PDMM pipeline run (--mode pdmm, $PDMM_CASE below) per seed, checked against
+#    `pdmm train --mode pdmm`: the error-aware model's weights hash, every phase's
+#    planned / measured writable bytes, the pipeline peak (planned == measured on the
+#    board), |D_Ideal| / |E|, the top error pairs and the three test accuracies;
 #    plus a CSV run (Data/digits.csv), a budget that does not fit and an
 #    --input-shape that does not match the data (same errors as the host);
 # 3. measures peak RSS under qemu (/usr/bin/time) and writes a summary
@@ -137,6 +141,11 @@ CASES=(
   "CNN --mode bp"
   "CNN --mode local --k 2 --optimizer momentum"
 )
+# The PDMM pipeline (confident D_Ideal selection: 3-fold bp runs of 10 epochs each,
+# blockwise(2) ideal learning, Error Group, local(2) defect learning with IVC on
+# G_Ideal every 2 steps, dual-system decision), on a narrow dense stack so the
+# selection's 30 epochs stay cheap under qemu.
+PDMM_CASE="--mode pdmm --k 2 --layers 64,32,32,10 --ivc-period 2"
 
 # Host memory reports (planned + measured per category), one per optimizer.
 "$PDMM" report --k 1,2 --format csv >"$LOG/report-sgd.csv"
@@ -151,6 +160,9 @@ SUMMARY="$OUT/check-summary.md"
   echo "board program (Embedded Swift), ARM under qemu-user. A cell is the weights hash when hash, accuracies,"
   echo "peak writable planned/measured, read-only and every category's planned/measured bytes all match"
   echo "the host, and training steps made 0 heap allocations. CNN = \`--net \"$CNN_NET\"\`."
+  echo "A \`--mode pdmm\` cell: the error-aware model's weights hash, every phase's planned/measured writable"
+  echo "bytes, the pipeline peak (planned == measured), |D_Ideal|, |E|, the top error pairs and the three"
+  echo "test accuracies match the host's \`pdmm train --mode pdmm\`."
   echo
   printf '| seed | case | host |'
   for b in "${BINS[@]}"; do printf ' %s |' "${b%%|*}"; done
@@ -187,6 +199,11 @@ for seed in $SEEDS; do
     launch "$LOG/$n-host.txt" "$PDMM" train "${ARGV[@]}"
     for b in "${BINS[@]}"; do launch "$LOG/$n-${b%%|*}.txt" ${b#*|} "${ARGV[@]}"; done
   done
+done
+for seed in $SEEDS; do
+  case_argv "$seed" "$PDMM_CASE"
+  launch "$LOG/pdmm-$seed-host.txt" "$PDMM" train "${ARGV[@]}"
+  for b in "${BINS[@]}"; do launch "$LOG/pdmm-$seed-${b%%|*}.txt" ${b#*|} "${ARGV[@]}"; done
 done
 csvargs="--data Data/digits.csv --epochs 1 --seed 3"
 launch "$LOG/csv-host.txt" "$PDMM" train $csvargs
@@ -255,6 +272,77 @@ for seed in $SEEDS; do
     echo "$row" >>"$SUMMARY"
     echo "   $row"
   done
+done
+
+# The PDMM pipeline: host `pdmm train --mode pdmm` (phase table) against the board's
+# "phase NAME: planned P B, measured M B, ..." lines.
+host_phases() {  # "name|planned|measured|also resident" per row of the host's phase table, then "peak|planned|measured|"
+  awk -F'|' '
+    /^\| phase \|/ { for (i = 2; i < NF; i++) { h = $i; gsub(/^ +| +$/, "", h)
+                        if (h ~ /^planned/) cp = i; else if (h ~ /^measured/) cm = i; else if (h ~ /^also resident/) ca = i }
+                      next }
+    cp && /^\| / && $cp ~ /^ *[0-9]+ *$/ {
+      n = $2; gsub(/^ +| +$/, "", n); gsub(/\*/, "", n)
+      p = $cp; m = $cm; a = ca ? $ca : ""; gsub(/ /, "", p); gsub(/ /, "", m); gsub(/ /, "", a)
+      if (n ~ /^pipeline peak/) { n = "peak"; a = "" }
+      print n "|" p "|" m "|" a }' "$1"
+}
+board_phases() {
+  sed -n -e 's/^phase \(.*\): planned \([0-9]*\) B, measured \([0-9]*\) B, also resident \([0-9]*\) B;.*/\1|\2|\3|\4/p' \
+         -e 's/^pipeline peak writable: planned \([0-9]*\) B, measured \([0-9]*\) B$/peak|\1|\2|/p' "$1"
+}
+pdmm_lines() {  # the summary facts both print (integers and Q16.16 values)
+  grep -o -e '^|D| [0-9]*  |D_Ideal| [0-9]* = [0-9]* G_Ideal trains on + [0-9]* held out  |D_new| [0-9]*' \
+          -e '^I_threshold [0-9.]* nats' -e '^|E| [0-9]*' -e 'G_Ideal misclassifies [0-9]* of them' \
+          -e '^top error pairs.*' -e '^IVC: [0-9]* steps' -e 'first (step [0-9]*) U_E [0-9.]*' \
+          -e 'last (step [0-9]*) U_E [0-9.]*' \
+          -e '^test accuracy: stable head [0-9.]*%  error-aware [0-9.]*%  A_final [0-9.]*%' \
+          -e '^lambda on the [0-9]* test samples: min [0-9.]*  lower quartile [0-9.]*  median [0-9.]*  upper quartile [0-9.]*  max [0-9.]*' \
+          -e '^A_final differs from the stable head on [0-9]* of [0-9]* test samples' "$1" || true
+}
+for seed in $SEEDS; do
+  hostout="$LOG/pdmm-$seed-host.txt"
+  [ "$(cat "$hostout.rc")" = 0 ] || fail "host pdmm train $(case_args "$seed" "$PDMM_CASE"): $(tail -n 1 "$hostout.err")"
+  hhash="$(field "$hostout" 'weights hash ')"
+  host_phases "$hostout" >"$hostout.phases"
+  pdmm_lines "$hostout" >"$hostout.lines"
+  grep -q '^peak|' "$hostout.phases" || fail "host PDMM run (seed $seed): no pipeline peak row in its phase table"
+  [ -s "$hostout.lines" ] || fail "host PDMM run (seed $seed): no |D_Ideal|/accuracy lines"
+  echo "-- seed $seed: $PDMM_CASE  (host $hhash, peak $(sed -n 's/^peak|//p' "$hostout.phases"))"
+  row="| $seed | \`$PDMM_CASE\` | \`$hhash\` |"
+  for b in "${BINS[@]}"; do
+    label="${b%%|*}"
+    o="$LOG/pdmm-$seed-$label.txt"
+    ok=1
+    rc="$(cat "$o.rc")"
+    if [ "$rc" -ne 0 ]; then
+      fail "$label: PDMM exit status $rc ($(tail -n 1 "$o.err"))"
+      row="$row **FAIL** |"
+      continue
+    fi
+    h="$(field "$o" 'weights hash ')"
+    [ "$h" = "$hhash" ] || { fail "$label: PDMM weights hash $h, host $hhash"; ok=0; }
+    board_phases "$o" >"$o.phases"
+    IFS='|' read -r _ pp pm < <(grep '^peak|' "$o.phases" || echo "peak||")
+    [ -n "$pp" ] && [ "$pp" = "$pm" ] ||
+      { fail "$label: PDMM pipeline peak planned '$pp' B, measured '$pm' B (must be equal)"; ok=0; }
+    if ! diff -q "$o.phases" "$hostout.phases" >/dev/null; then
+      fail "$label: PDMM phase bytes differ from the host's (name|planned|measured, board < > host):"
+      diff "$o.phases" "$hostout.phases" | sed 's/^/      /'
+      ok=0
+    fi
+    pdmm_lines "$o" >"$o.lines"
+    if ! diff -q "$o.lines" "$hostout.lines" >/dev/null; then
+      fail "$label: PDMM summary differs from the host's (board < > host):"
+      diff "$o.lines" "$hostout.lines" | sed 's/^/      /'
+      ok=0
+    fi
+    if [ $ok = 1 ]; then row="$row ok |"; else row="$row **FAIL** \`$h\` |"; fi
+  done
+  echo "$row" >>"$SUMMARY"
+  echo "   $row"
+  echo "   stable model (G_Ideal) hash $(field "$LOG/pdmm-$seed-x86_64.txt" 'stable model hash '); board heap: $(
+    sed -n 's/^heap allocations: setup [^;]*; phases \([^:]*\):.*/\1/p' "$LOG/pdmm-$seed-x86_64.txt") in the phases"
 done
 
 # CSV input: the same file through the host tool and the board program (both parse with the engine's CSVParser).
