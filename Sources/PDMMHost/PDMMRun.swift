@@ -44,6 +44,8 @@ public struct PDMMResult {
     public var peakPlanned: Int
     public var peakMeasured: Int
     public var hash: UInt64
+    /// G_Ideal's weights hash (IVC on G_Ideal changes it, not `hash`).
+    public var stableHash: UInt64 = 0
     /// D_Ideal came from the data's verified column, not from idealFraction.
     public var idealFromFlags: Bool
 
@@ -93,7 +95,7 @@ public func runPDMM(_ cfg: PDMMConfig, shape: NetworkShape, train: Dataset, test
     }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : ($0.0.0, $0.0.1) < ($1.0.0, $1.0.1) }
     let peak = p.peakWritable
     let n = Double(max(test.count, 1))
-    return PDMMResult(config: cfg, phases: p.phases, seconds: secs, idealCount: p.ideal.count,
+    var result = PDMMResult(config: cfg, phases: p.phases, seconds: secs, idealCount: p.ideal.count,
                       idealTrainCount: p.idealTrain.count, holdoutCount: p.idealHoldout.count,
                       restCount: p.rest.count, errorCount: p.errorGroup.count,
                       errorMisclassified: p.errorPairs.filter { $0.0 != $0.1 }.count, trainCount: train.count,
@@ -107,6 +109,8 @@ public func runPDMM(_ cfg: PDMMConfig, shape: NetworkShape, train: Dataset, test
                       saturations: p.saturations, peakPlanned: peak.planned,
                       peakMeasured: peak.measured, hash: p.errorAware.weightsHash,
                       idealFromFlags: p.selection == .verified)
+    result.stableHash = p.stable.weightsHash
+    return result
 }
 
 extension Tool {

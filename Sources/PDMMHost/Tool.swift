@@ -260,7 +260,7 @@ public final class Tool {
                 throw UsageError("the PDMM pipeline's peak (\(r.peakPlanned) B) exceeds the budget (\(budget) B)")
             }
             try writePDMMTrace(a, r)
-            out(PDMMText.summary(r) + "\nweights hash \(Hex.format(r.hash))")
+            out(PDMMText.summary(r) + "\nstable model hash \(Hex.format(r.stableHash))\nweights hash \(Hex.format(r.hash))")
             return 0
         }
         let sat = train.saturatedValues + test.saturatedValues

@@ -322,6 +322,9 @@ for seed in $SEEDS; do
     fi
     h="$(field "$o" 'weights hash ')"
     [ "$h" = "$hhash" ] || { fail "$label: PDMM weights hash $h, host $hhash"; ok=0; }
+    sh="$(field "$o" 'stable model hash ')"
+    [ "$sh" = "$(field "$hostout" 'stable model hash ')" ] ||
+      { fail "$label: PDMM stable model (G_Ideal, calibrated by IVC) hash $sh, host $(field "$hostout" 'stable model hash ')"; ok=0; }
     board_phases "$o" >"$o.phases"
     IFS='|' read -r _ pp pm < <(grep '^peak|' "$o.phases" || echo "peak||")
     [ -n "$pp" ] && [ "$pp" = "$pm" ] ||
