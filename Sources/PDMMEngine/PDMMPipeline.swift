@@ -127,15 +127,18 @@ public final class PDMMPipeline {
         if idealIdx.isEmpty || restIdx.isEmpty {
             throw .invalidParameter(name: "D_Ideal", reason: "the selection leaves D_Ideal or D_new empty")
         }
-        idealIndices = idealIdx
-        restIndices = restIdx
-        ideal = train.subset(idealIdx)
-        rest = train.subset(restIdx)
+        // Every subset keeps the training split's (already shuffled) order, never the
+        // class-by-class order of the selection: IVC's validation batches are taken in
+        // order and must mix the classes (a one-class batch would pull G_Ideal to that class).
+        idealIndices = idealIdx.sorted()
+        restIndices = restIdx.sorted()
+        ideal = train.subset(idealIndices)
+        rest = train.subset(restIndices)
         errorGroup = rest.subset([])
         let (held, kept) = PDMMPipeline.stratified(ideal, fraction: config.holdoutFraction, seed: config.seed ^ 0x401D)
         if kept.isEmpty { throw .invalidParameter(name: "holdoutFraction", reason: "leaves nothing of D_Ideal to train on") }
-        idealTrain = ideal.subset(kept)
-        idealHoldout = ideal.subset(held)
+        idealTrain = ideal.subset(kept.sorted())
+        idealHoldout = ideal.subset(held.sorted())
         selected = true
     }
 
