@@ -75,6 +75,7 @@ extension Tool {
             s += "\(r.measured.weightsFrozen) | \(r.macs.total) | \(String(format: "%.2f", r.seconds)) |\n"
         }
         let r = try runPDMM(p, shape: shape, train: train, test: test)
+        try writePDMMTrace(a, r)
         let macs = r.phases.reduce(UInt64(0)) { $0 + $1.macs.total + ($1.name.hasPrefix("information") ? $1.macs.evaluation : 0) }
         for (name, acc) in [("pdmm stable head", r.stableAccuracy), ("pdmm error-aware", r.errorAwareAccuracy),
                             ("pdmm A_final", r.finalAccuracy)] {

@@ -136,7 +136,7 @@ public final class Tool {
         case "claims":
             return """
             pdmm claims [--epochs 30] [--k 2] [--seed 1] [--target 0.95] [--cnn-only]
-                        [--net TEXT [--input-shape CxHxW]] [--cnn-batch 32]
+                        [--net TEXT [--input-shape CxHxW]] [--cnn-batch 32] [--noise-epochs 20] [--no-noise]
               Runs bp, local(k) and the PDMM pipeline on the built-in data and prints each claim of
               the PDMM document (L/k activation memory, 25x memory, 48x compute, 10x epochs),
               the measured value, a verdict and the command that reproduces the row; then the CNN
