@@ -23,6 +23,18 @@ public struct IVCRecord: Equatable {
     public var lossDelta: Double
 }
 
+/// What `PDMMPipeline.epochObserver` is told after a training epoch.
+public struct PDMMEpoch: Equatable {
+    /// 1: ideal learning (`stage` of `stages`), 3: defect learning with IVC.
+    public var phase: Int
+    public var stage: Int
+    public var stages: Int
+    /// 0-based epoch within the stage or phase.
+    public var epoch: Int
+    /// Samples passed through training in this epoch (IVC's validation batches included).
+    public var samples: Int
+}
+
 /// The PDMM method end to end, every phase inside an arena:
 /// 0. D_Ideal selection (`IdealSelection`): verified flags, confident learning
 ///    (k-fold out-of-fold probabilities of the own label from small bp runs) or a
@@ -80,6 +92,10 @@ public final class PDMMPipeline {
     /// D_Ideal was chosen by confident learning.
     public private(set) var outOfFoldConfidence: [Int32] = []
     var selected = false
+    /// Called after every epoch of phases 1 and 3 with `stable` and `errorAware`
+    /// holding the current weights (for accuracy curves); reading the models
+    /// changes nothing. Not called when nil.
+    public var epochObserver: ((PDMMEpoch) -> Void)? = nil
 
     /// Chooses the selection (verified when the data or `verified` has flags and
     /// no other selection is asked for, else confident); verified and random
@@ -241,7 +257,13 @@ public final class PDMMPipeline {
                             budget: plan.peakWritable)
         for s in 0..<t.stageCount {
             t.beginStage(s)
-            for e in 0..<config.idealEpochs { _ = try t.trainEpoch(idealTrain, epoch: e) }
+            for e in 0..<config.idealEpochs {
+                _ = try t.trainEpoch(idealTrain, epoch: e)
+                if let observe = epochObserver {
+                    t.syncModel()
+                    observe(PDMMEpoch(phase: 1, stage: s, stages: t.stageCount, epoch: e, samples: idealTrain.count))
+                }
+            }
         }
         t.endStage()
         saturations += t.saturations
@@ -343,10 +365,11 @@ public final class PDMMPipeline {
         var validationStart = 0
         for e in 0..<config.defectEpochs {
             var start = 0
+            var samples = 0
             while start < errorGroup.count {
                 let before = t.macs
                 t.arena.resetStagePeak()
-                _ = try t.trainBatch(errorGroup, epoch: e, start: start)
+                samples += try t.trainBatch(errorGroup, epoch: e, start: start).samples
                 defect.measured = defect.measured.maximum(t.arena.stagePeak)
                 defect.macs = PDMMPipeline.add(defect.macs, t.macs, minus: before)
                 defect.steps += 1
@@ -362,6 +385,7 @@ public final class PDMMPipeline {
                     let validation = onCopy ? ideal : idealHoldout
                     let bp = try ivcRun.calibrate(validation, start: validationStart, gradRate: config.alpha * uE * config.beta,
                                                   pullRate: config.alpha * uE * config.gamma)
+                    samples += bp.samples
                     ivcTrace.append(IVCRecord(step: step, uncertainty: uE,
                                               lossBP: Double(bp.lossSum) / 65536 / Double(max(bp.samples, 1)),
                                               lossDelta: lossDelta))
@@ -374,6 +398,11 @@ public final class PDMMPipeline {
                     ivc.steps += 1
                     ivcCount += 1
                 }
+            }
+            if let observe = epochObserver {
+                t.syncModel()
+                c?.syncModel()
+                observe(PDMMEpoch(phase: 3, stage: 0, stages: 1, epoch: e, samples: samples))
             }
         }
         t.endStage()

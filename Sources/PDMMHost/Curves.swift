@@ -69,13 +69,9 @@ public enum Curves {
         return (bp(acc, trainCount: train.count), r)
     }
 
-    /// The PDMM pipeline phase by phase with a test evaluation after every epoch:
-    /// D_Ideal's selection (`selectIdeal`), G_Ideal's learning and the defect
-    /// learning with IVC driven here with the engine's `Trainer` exactly as
-    /// `PDMMPipeline.learnIdeal`/`learnDefects` drive it (same trainers, seeds,
-    /// batches and IVC schedule: the weights end bit-identical, checked by the
-    /// hashes), the Error Group and the decision by the pipeline itself.
-    /// Evaluations read the models (`syncModel`) and change nothing.
+    /// The PDMM pipeline with a test evaluation after every epoch of phases 1 and 3
+    /// (`PDMMPipeline.epochObserver`): the same run as `runPDMM`, bit for bit
+    /// (checked by the hashes).
     /// G_Ideal's accuracy is the whole network's (during a non-final blockwise stage
     /// its upper layers are still untrained; the stage's auxiliary head is not used).
     public static func pdmmRun(_ cfg: PDMMConfig, shape: NetworkShape, train: Dataset, test: Dataset) throws -> PDMMCurve {
@@ -94,84 +90,35 @@ public enum Curves {
         var cum = selEpochs
         var data = selData
 
-        // Phase 1: G_Ideal (PDMMPipeline.learnIdeal).
-        let idealMode: TrainingMode = cfg.idealBackprop ? .bp : .blockwise(k: cfg.k)
-        let plan = try MemoryPlan(shape: shape, batch: cfg.batch, mode: idealMode, optimizer: cfg.optimizer)
-        let t = try Trainer(model: p.stable, batch: cfg.batch, mode: idealMode, optimizer: cfg.optimizer,
-                            options: TrainingOptions(learningRate: cfg.learningRate, seed: cfg.seed),
-                            budget: plan.peakWritable)
-        for s in 0..<t.stageCount {
-            t.beginStage(s)
-            for e in 0..<cfg.idealEpochs {
-                _ = try t.trainEpoch(p.idealTrain, epoch: e)
-                t.syncModel()
-                let r = try eval.evaluate(p.stable, test)
-                cum += 1
-                data += Double(p.idealTrain.count) / n
-                points.append(CurvePoint(run: "pdmm", phase: "ideal stage \(s + 1)/\(t.stageCount)", model: "G_Ideal",
-                                         epoch: e + 1, cumulativeEpochs: cum, dataEpochs: data,
-                                         testAccuracy: Double(r.correct) / Double(test.count)))
-            }
-        }
-        t.endStage()
-        p.errorAware.copyParameters(from: p.stable)
-
-        // Phase 2: the Error Group (the pipeline's own).
-        try p.separate()
-
-        // Phases 3 and 4 (PDMMPipeline.learnDefects).
-        let E = p.errorGroup
-        if E.count > 0 {
-            let mode = TrainingMode.local(k: cfg.k)
-            let calibrate = cfg.ivcPeriod > 0
-            let onCopy = calibrate && cfg.ivcTarget == .errorAwareCopy
-            let dplan = try MemoryPlan(shape: shape, batch: cfg.batch, mode: mode, optimizer: cfg.optimizer,
-                                       calibration: onCopy)
-            let d = try Trainer(model: p.errorAware, batch: cfg.batch, mode: mode, optimizer: cfg.optimizer,
-                                options: TrainingOptions(learningRate: cfg.learningRate, seed: cfg.seed ^ 0xDEF),
-                                budget: dplan.peakWritable, calibration: onCopy)
-            d.beginStage(0)
-            var c: Trainer? = nil
-            if calibrate && !onCopy {
-                let cp = try MemoryPlan(shape: shape, batch: cfg.batch, mode: mode, optimizer: .sgd, calibration: true)
-                let ct = try Trainer(model: p.stable, batch: cfg.batch, mode: mode, optimizer: .sgd,
-                                     options: TrainingOptions(learningRate: cfg.learningRate, seed: cfg.seed ^ 0x1FC),
-                                     budget: cp.peakWritable, calibration: true)
-                ct.beginStage(0)
-                c = ct
-            }
-            let ivcRun = c ?? d
-            let validation = onCopy ? p.ideal : p.idealHoldout
-            var step = 0, validationStart = 0
-            for e in 0..<cfg.defectEpochs {
-                var start = 0, rows = 0
-                while start < E.count {
-                    _ = try d.trainBatch(E, epoch: e, start: start)
-                    rows += min(cfg.batch, E.count - start)
-                    start += cfg.batch
-                    step += 1
-                    if calibrate && step % cfg.ivcPeriod == 0 {
-                        let uE = Double(try ivcRun.normalizedEntropy(E)) / 65536
-                        let bp = try ivcRun.calibrate(validation, start: validationStart, gradRate: cfg.alpha * uE * cfg.beta,
-                                                      pullRate: cfg.alpha * uE * cfg.gamma)
-                        rows += bp.samples
-                        validationStart += cfg.batch
-                        if validationStart >= validation.count { validationStart = 0 }
+        // Phases 1-4 by the pipeline itself; after every epoch it hands over the
+        // current weights and the curve evaluates them (reading changes nothing).
+        var failure: Error? = nil
+        p.epochObserver = { ev in
+            if failure != nil { return }
+            cum += 1
+            data += Double(ev.samples) / n
+            do {
+                if ev.phase == 1 {
+                    let r = try eval.evaluate(p.stable, test)
+                    points.append(CurvePoint(run: "pdmm", phase: "ideal stage \(ev.stage + 1)/\(ev.stages)", model: "G_Ideal",
+                                             epoch: ev.epoch + 1, cumulativeEpochs: cum, dataEpochs: data,
+                                             testAccuracy: Double(r.correct) / Double(test.count)))
+                } else {
+                    let r = try eval.dualDecision(stable: p.stable, errorAware: p.errorAware, lambdaMax: cfg.lambdaMax, test)
+                    for (model, correct) in [("G_Ideal", r.stable), ("error-aware", r.errorAware), ("A_final", r.final)] {
+                        points.append(CurvePoint(run: "pdmm", phase: "defect", model: model, epoch: ev.epoch + 1,
+                                                 cumulativeEpochs: cum, dataEpochs: data,
+                                                 testAccuracy: Double(correct) / Double(test.count)))
                     }
                 }
-                d.syncModel()
-                c?.syncModel()
-                let r = try eval.dualDecision(stable: p.stable, errorAware: p.errorAware, lambdaMax: cfg.lambdaMax, test)
-                cum += 1
-                data += Double(rows) / n
-                for (model, correct) in [("G_Ideal", r.stable), ("error-aware", r.errorAware), ("A_final", r.final)] {
-                    points.append(CurvePoint(run: "pdmm", phase: "defect", model: model, epoch: e + 1, cumulativeEpochs: cum,
-                                             dataEpochs: data, testAccuracy: Double(correct) / Double(test.count)))
-                }
-            }
-            d.endStage()
-            c?.endStage()
+            } catch { failure = error }
         }
+        try p.learnIdeal()
+        try p.separate()
+        try p.learnDefects()
+        p.epochObserver = nil
+        if let failure { throw failure }
+        let E = p.errorGroup
         // Phase 5: the pipeline's decision.
         let decision = try p.decide(test)
         if E.count == 0 || cfg.defectEpochs == 0 {
