@@ -128,7 +128,7 @@ public enum MemoryReport {
 
     public static func pdmmMarkdown(_ r: PDMMResult, bp: ReportRow, budget: Int?) -> String {
         var s = "\n## PDMM pipeline (k = \(r.config.k)), per phase\n\n"
-        s += "Each phase runs in its own arena (the defect-learning and IVC phases share one); the pipeline's peak is the maximum over phases.\n\n"
+        s += "Each phase runs in its own arena; the defect-learning and IVC arenas are resident together (IVC on G_Ideal), so the pipeline's peak is the maximum over phases of a phase's bytes plus those also resident.\n\n"
         s += "| phase | kind | " + categories.map(\.name).joined(separator: " | ") + " | peak writable |\n"
         s += "|---|---|" + String(repeating: "---:|", count: categories.count + 1) + "\n"
         for ph in r.phases {
