@@ -68,4 +68,71 @@ final class LargestInputTests: XCTestCase {
         XCTAssertEqual(q16_gemm_nt_buffer_size(Int32.max, Int32.max, 128), 16384)
         XCTAssertEqual(q16_gemm_nt_buffer_size(Int32.max, 1, 128), 0, "n too small against k: the dot path")
     }
+
+    /// The same extremes through the convolution kernels: a 1-D series of 2^20 steps,
+    /// one channel, one 1x1 filter, batch 1, every value Q16_MIN. The weight sum is
+    /// 2^20 x 2^62 = 2^82 (past int64: the 128-bit path), the bias sum -2^51. Fast and
+    /// reference kernels agree bit for bit (values, statuses, saturation counts) and the
+    /// results are the hand-computed ones. Under UBSan in `.ci/run`.
+    func testConvKernelsAtTheLargestSums() {
+        let n = Self.rows
+        var p = q16_conv_params(C: 1, H: 1, W: Int32(n), F: 1, kh: 1, kw: 1, stride_h: 1, stride_w: 1,
+                                pad_top: 0, pad_left: 0, Ho: 1, Wo: Int32(n))
+        XCTAssertEqual(q16_conv_check(&p), Q16_OK)
+        let wScratch = (q16_conv_weight_buffer_size(&p) + 7) / 8
+        var scratch64 = [Int64](repeating: 0, count: max(wScratch,
+            (max(q16_conv_forward_buffer_size(&p), q16_conv_backward_data_buffer_size(&p)) + 7) / 8))
+        // Riemannian step (alpha 0, |w| metric, lr 2^-32): as the dense kernel above.
+        for fast in [true, false] {
+            var w: Int32 = 0, b: Int32 = 0, sat: UInt64 = 0
+            let st = fast
+                ? q16_conv_backward_weights_riemannian_sr(&w, &b, nil, &scratch64, dY, X, 1, 0, 0, 0, Q16_PHI_WEIGHT_ABS,
+                                                          1, &p, 7, 0, &sat)
+                : q16_ref_conv_backward_weights_riemannian_sr(&w, &b, nil, dY, X, 1, 0, 0, 0, Q16_PHI_WEIGHT_ABS,
+                                                              1, &p, 7, 0, &sat)
+            XCTAssertEqual(st, Q16_OK)
+            XCTAssertEqual([w, b], [-16384, 16384], "riemannian fast=\(fast)")
+            XCTAssertEqual(sat, 2, "riemannian fast=\(fast): one clamped weight sum, one clamped bias sum")
+        }
+        // Fused SGD step, lr 2^-32: w -= 2^82 / 2^48 = 2^34 (saturates to Q16_MIN, counted),
+        // b -= -2^51 / 2^32 = -2^19 (exact sums: no clamp).
+        for fast in [true, false] {
+            var w: Int32 = 0, b: Int32 = 0, sat: UInt64 = 0
+            let st = fast ? q16_conv_backward_weights_sr(&w, &b, &scratch64, dY, X, 1, 1, &p, 7, 0, &sat)
+                          : q16_ref_conv_backward_weights_sr(&w, &b, dY, X, 1, 1, &p, 7, 0, &sat)
+            XCTAssertEqual(st, Q16_OK)
+            XCTAssertEqual([w, b], [Int32.min, 1 << 19], "sr fast=\(fast)")
+            XCTAssertEqual(sat, 1, "sr fast=\(fast)")
+        }
+        // Weight gradient: dW = 2^82 / 2^16 saturates to Q16_MAX, dB = -2^51 to Q16_MIN.
+        for fast in [true, false] {
+            var dw: Int32 = 0, db: Int32 = 0, sat: UInt64 = 0
+            let st = fast ? q16_conv_weight_grad(&dw, &db, &scratch64, dY, X, 1, &p, &sat)
+                          : q16_ref_conv_weight_grad(&dw, &db, dY, X, 1, &p, &sat)
+            XCTAssertEqual(st, Q16_OK)
+            XCTAssertEqual([dw, db], [Int32.max, Int32.min], "weight grad fast=\(fast)")
+            XCTAssertEqual(sat, 2, "weight grad fast=\(fast)")
+        }
+        // Forward and input gradient: every output (-2^15)^2 = 2^30 (+ bias -2^15) saturates.
+        var w: [Int32] = [Int32.min], b: [Int32] = [Int32.min]
+        var outs: [[Int32]] = [], sats: [UInt64] = []
+        for fast in [true, false] {
+            var y = [Int32](repeating: 0, count: n), dx = [Int32](repeating: 0, count: n)
+            var s1: UInt64 = 0, s2: UInt64 = 0
+            let st1 = scratch64.withUnsafeMutableBytes { raw -> q16_status in
+                let sp = fast ? raw.baseAddress!.assumingMemoryBound(to: Int32.self) : nil
+                return q16_conv_forward(&y, sp, X, &w, &b, 1, &p, &s1)
+            }
+            let st2 = scratch64.withUnsafeMutableBytes { raw -> q16_status in
+                let sp = fast ? raw.baseAddress!.assumingMemoryBound(to: Int32.self) : nil
+                return q16_conv_backward_data(&dx, sp, dY, &w, 1, &p, &s2)
+            }
+            XCTAssertEqual([st1, st2], [Q16_OK, Q16_OK])
+            XCTAssertTrue(y.allSatisfy { $0 == Int32.max } && dx.allSatisfy { $0 == Int32.max }, "fast=\(fast)")
+            outs.append(y + dx)
+            sats.append(s1 + s2)
+        }
+        XCTAssertEqual(sats, [UInt64(2 * n), UInt64(2 * n)])
+        XCTAssertEqual(outs[0], outs[1])
+    }
 }
