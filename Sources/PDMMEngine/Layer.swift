@@ -45,6 +45,28 @@ public struct Layer: Equatable, Sendable {
     public let output: TensorShape
     public let pool: Pool
     public let relu: Bool
+    /// A convolution's kernel scratch, asked once here (prepare), not per step:
+    /// `q16_conv_forward_buffer_size` and `q16_conv_backward_data_buffer_size` in
+    /// words, `q16_conv_weight_buffer_size` in bytes rounded up to 8 (0 for dense).
+    let convForwardWords: Int
+    let convBackwardDataWords: Int
+    let convWeightBytes: Int
+
+    init(kind: Kind, input: TensorShape, pre: TensorShape, output: TensorShape, pool: Pool, relu: Bool) {
+        self.kind = kind
+        self.input = input
+        self.pre = pre
+        self.output = output
+        self.pool = pool
+        self.relu = relu
+        guard var p = Layer.convParams(kind, input, pre) else {
+            (convForwardWords, convBackwardDataWords, convWeightBytes) = (0, 0, 0)
+            return
+        }
+        convForwardWords = (q16_conv_forward_buffer_size(&p) + 3) / 4
+        convBackwardDataWords = (q16_conv_backward_data_buffer_size(&p) + 3) / 4
+        convWeightBytes = (q16_conv_weight_buffer_size(&p) + 7) / 8 * 8
+    }
 
     // MARK: parameters
 
@@ -95,17 +117,13 @@ public struct Layer: Equatable, Sendable {
         switch kind {
         case .dense:
             return packed ? Kernels.denseForwardScratchWords(rows: batch, nIn: input.count, nOut: pre.count) : 0
-        case .conv:
-            var p = convParams
-            return (q16_conv_forward_buffer_size(&p) + 3) / 4
+        case .conv: return convForwardWords
         }
     }
 
     /// Scratch words of the input gradient (`q16_conv_backward_data_buffer_size`; 0 for dense).
     public var backwardDataScratchWords: Int {
-        guard isConv else { return 0 }
-        var p = convParams
-        return (q16_conv_backward_data_buffer_size(&p) + 3) / 4
+        convBackwardDataWords
     }
 
     /// Scratch bytes of the weight update: `fused` (SGD, Riemannian, IVC) sums the
@@ -115,17 +133,18 @@ public struct Layer: Equatable, Sendable {
     public func updateScratchBytes(fused: Bool) -> Int {
         switch kind {
         case .dense: return fused ? 8 * input.count : 0
-        case .conv:
-            var p = convParams
-            return (q16_conv_weight_buffer_size(&p) + 7) / 8 * 8
+        case .conv: return convWeightBytes
         }
     }
 
     /// The convolution's kernel parameters (conv layers only).
     var convParams: q16_conv_params {
-        guard case .conv(let kh, let kw, let s, let pt, let pl) = kind else {
-            preconditionFailure("convParams of a dense layer")
-        }
+        guard let p = Layer.convParams(kind, input, pre) else { preconditionFailure("convParams of a dense layer") }
+        return p
+    }
+
+    static func convParams(_ kind: Kind, _ input: TensorShape, _ pre: TensorShape) -> q16_conv_params? {
+        guard case .conv(let kh, let kw, let s, let pt, let pl) = kind else { return nil }
         return q16_conv_params(C: Int32(input.channels), H: Int32(input.height), W: Int32(input.width),
                                F: Int32(pre.channels), kh: Int32(kh), kw: Int32(kw),
                                stride_h: Int32(s), stride_w: Int32(s), pad_top: Int32(pt), pad_left: Int32(pl),
