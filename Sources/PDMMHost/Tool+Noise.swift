@@ -295,10 +295,7 @@ extension Tool {
         if levels.isEmpty || levels.contains(where: { $0 < 0 || $0 > 100 }) {
             throw UsageError("--levels: percentages in 0...100, e.g. 0,10,20,40")
         }
-        let data = try loadData(a)
-        let shape = try network(a, data)
-        cfg.network = shape
-        let (train, test, _) = prepareSplit(data, seed: cfg.seed, channels: NetworkOptions.scalingChannels(shape))
+        let (shape, train, test, _) = try preparedRun(a, &cfg)
         let p = try pdmmConfig(a, cfg)
         try p.validate(layers: shape.layerCount)
         let rows = try NoiseExperiment.run(train: train, test: test, shape: shape, levels: levels, bp: cfg, pdmm: p,

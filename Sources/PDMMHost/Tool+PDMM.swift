@@ -57,10 +57,7 @@ extension Tool {
                               switches: ["ideal-bp"])
         if a.string("svg") != nil && a.string("curve") == nil { throw UsageError("compare: --svg needs --curve FILE.csv") }
         var cfg = try runConfig(a)
-        let data = try loadData(a)
-        let shape = try network(a, data)
-        cfg.network = shape
-        let (train, test, _) = prepareSplit(data, seed: cfg.seed, channels: NetworkOptions.scalingChannels(shape))
+        let (shape, train, test, _) = try preparedRun(a, &cfg)
         let p = try pdmmConfig(a, cfg)
         try p.validate(layers: shape.layerCount)
         var s = "# PDMM vs backprop: \(a.string("data") ?? "built-in digits"), layers \(shape.description), "

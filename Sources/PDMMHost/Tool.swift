@@ -197,6 +197,18 @@ public final class Tool {
                                  defaultWidths: RunConfig().widths, features: data.featureCount, classes: data.classes)
     }
 
+    /// What every run command starts from: the data (`--data` or the built-in set),
+    /// its network (`network`, recorded in `cfg`) and the seeded 80/20 split scaled
+    /// from the training part (per channel for image and series inputs).
+    func preparedRun(_ a: Arguments, _ cfg: inout RunConfig) throws
+        -> (shape: NetworkShape, train: Dataset, test: Dataset, scaling: FeatureScaling) {
+        let data = try loadData(a)
+        let shape = try network(a, data)
+        cfg.network = shape
+        let (train, test, scaling) = prepareSplit(data, seed: cfg.seed, channels: NetworkOptions.scalingChannels(shape))
+        return (shape, train, test, scaling)
+    }
+
     func parseOptimizer(_ a: Arguments) throws -> OptimizerKind {
         let name = a.string("optimizer") ?? "sgd", phi = a.string("phi") ?? "grad2"
         guard let opt = OptimizerKind(name: name, momentum: try a.double("momentum", default: 0.9),
@@ -361,12 +373,9 @@ public final class Tool {
         let a = try Arguments(argv, valued: ["data", "label-column", "layers", "net", "input-shape", "epochs", "batch",
                                              "lr", "seed"])
         var cfg = try runConfig(a)
-        let data = try loadData(a)
-        let shape = try network(a, data)
-        cfg.network = shape
         cfg.mode = .bp
         cfg.optimizer = .sgd
-        let (train, test, scaling) = prepareSplit(data, seed: cfg.seed, channels: NetworkOptions.scalingChannels(shape))
+        let (shape, train, test, scaling) = try preparedRun(a, &cfg)
         let ref = FloatReference(model: Model(shape: shape, seed: cfg.seed))
         ref.train(train, epochs: cfg.epochs, batch: cfg.batch, learningRate: Float(cfg.learningRate), seed: cfg.seed)
         let f = ref.accuracy(test)
