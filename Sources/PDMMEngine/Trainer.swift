@@ -105,6 +105,10 @@ public final class Trainer {
     var entropySum: Int64 = 0  // bp-checkpoint: where the last segment's inner activations start
 
     public var stageCount: Int { plan.stages.count }
+    /// A monotonic clock for `phaseTimes` (the engine has none); nil: nothing is timed.
+    public var clock: (() -> UInt64)?
+    /// Time per phase of the training steps since the last `resetPhaseTimes` (needs `clock`).
+    public internal(set) var phaseTimes = PhaseTimes()
 
     /// Plans the run and takes the arena (`budget` bytes, allocated once).
     public convenience init(model: Model, batch: Int, mode: TrainingMode, optimizer: OptimizerKind,
@@ -404,7 +408,10 @@ public final class Trainer {
     /// One training step on the `rows` samples already in the arena's input.
     func step(rows: Int) -> PassStats {
         stepCount += 1
-        return pass(rows: rows, train: true)
+        let t0 = tick()
+        let stats = pass(rows: rows, train: true)
+        phaseTimes.total &+= tick() &- t0
+        return stats
     }
 
     /// Copies one batch into the arena input and trains on it: `features` holds
@@ -489,10 +496,12 @@ public final class Trainer {
         }
 
         // 4. Loss and its gradient (softmax - onehot), in place in d0.
+        let t0 = tick()
         var stats = PassStats()
         stats.samples = rows
         stats.correct = countCorrect(d0, rows: rows)
         Kernels.softmaxCrossEntropy(d0, loss: lossRow, labels: labels, rows: rows, classes: n[L], sat: &saturations)
+        phaseTimes.loss &+= tick() &- t0
         for r in 0..<rows { stats.lossSum += Int64(lossRow[r]) }
         if measureEntropy { entropySum += entropy(d0, rows: rows) }
 
@@ -536,7 +545,9 @@ public final class Trainer {
     /// (the view holding it, the free one) among `g` and `spare`.
     func intoLayer(_ l: Int, _ g: Tensor, spare: Tensor, rows: Int) -> (Tensor, Tensor) {
         let layer = net.layer(l)
+        let t0 = tick()
         _ = layer.outputBackward(g, act: acts[l], idx: idx[l], dz: spare, rows: rows)
+        phaseTimes.backwardData &+= tick() &- t0
         return layer.hasPool ? (spare, g) : (g, spare)
     }
 
@@ -604,8 +615,10 @@ public final class Trainer {
         let layer = layerAt(l)
         let mark = arena.mark(.scratch)
         let scratch = arena.take(.scratch, forwardScratch[l])
+        let t0 = tick()
         layer.forward(out: out, z: z, x: x, params: params[l], scratch: scratch, idx: idx, rows: rows,
                       sat: &saturations)
+        phaseTimes.forward &+= tick() &- t0
         arena.release(.scratch, to: mark)
         let m = UInt64(rows * layer.macsPerSample)
         switch phase {
@@ -625,10 +638,14 @@ public final class Trainer {
         if propagate {
             let mark = arena.mark(.scratch)
             let scratch = arena.take(.scratch, layer.backwardDataScratchWords)
+            let t0 = tick()
             layer.backwardData(dx: below, dy: delta, params: p, scratch: scratch, rows: rows, sat: &saturations)
+            phaseTimes.backwardData &+= tick() &- t0
             arena.release(.scratch, to: mark)
             macs.backward += m
         }
+        let tu = tick()
+        defer { phaseTimes.update &+= tick() &- tu }
         if let (gradRate, pullRate) = calibrating {
             // IVC: W <- W - SR(c_g * sum_b grad) - SR(c_p (W - W_prov)), both from the
             // pre-update W (the pull runs first; the gradient does not depend on W).
