@@ -7,7 +7,8 @@
  *   - q16i_ax_sums (q16_gemm_impl.h: gemm nn / tn, the packed gemm_nt, the conv
  *     forward / backward-data GEMM) uses q16n_ax_sums, and
  *   - the dot-form blocks (q16_gemm.c: gemm_nt, gemv, dot; q16_conv.c: the
- *     weight-gradient sums) use q16n_dot_sums.
+ *     weight-gradient sums) use q16n_dot_sums, and
+ *   - q16_update_outer_sr's row sums (q16_update.c) use q16n_outer4.
  * Both multiply two int32 lanes into two int64 lanes and accumulate in one
  * instruction: SMLAL (vmlal_s32 / vmlal_n_s32; aarch64 also SMLAL2 on the high
  * halves of a q register, vmlal_high_*). The products are the exact Q32.32
@@ -150,6 +151,41 @@ Q16_INLINE void q16n_dot_sums(int64_t acc[][Q16N_DT_MAX], const q16_t *Q16_RESTR
     for (; r0 + Q16N_DT_ROWS <= ra; r0 += Q16N_DT_ROWS)
         q16n_dot_rows(acc + r0, A + (size_t)r0 * lda, lda, B, ldb, k, Q16N_DT_ROWS, rb);
     for (; r0 < ra; r0++) q16n_dot_rows(acc + r0, A + (size_t)r0 * lda, lda, B, ldb, k, 1, rb);
+}
+/*
+ * q16_update.c's fused outer update, four rows of X at a time:
+ * s[j] += d0*x0[j] + d1*x1[j] + d2*x2[j] + d3*x3[j] for j < n; four j per step (two
+ * int64x2 of s loaded and stored once, eight SMLAL by scalar); the caller guarantees
+ * no overflow.
+ */
+Q16_INLINE void q16n_outer4(int64_t *Q16_RESTRICT s, const q16_t *Q16_RESTRICT x0, const q16_t *Q16_RESTRICT x1,
+                            const q16_t *Q16_RESTRICT x2, const q16_t *Q16_RESTRICT x3, const q16_t *d, int n) {
+    const int32x2_t d01 = vld1_s32(d), d23 = vld1_s32(d + 2);
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+        int64x2_t lo = vld1q_s64(s + j), hi = vld1q_s64(s + j + 2);
+        const int32x4_t v0 = vld1q_s32(x0 + j), v1 = vld1q_s32(x1 + j);
+        const int32x4_t v2 = vld1q_s32(x2 + j), v3 = vld1q_s32(x3 + j);
+        lo = vmlal_lane_s32(lo, vget_low_s32(v0), d01, 0);
+        lo = vmlal_lane_s32(lo, vget_low_s32(v1), d01, 1);
+        lo = vmlal_lane_s32(lo, vget_low_s32(v2), d23, 0);
+        lo = vmlal_lane_s32(lo, vget_low_s32(v3), d23, 1);
+#if defined(__aarch64__)
+        hi = vmlal_high_lane_s32(hi, v0, d01, 0);
+        hi = vmlal_high_lane_s32(hi, v1, d01, 1);
+        hi = vmlal_high_lane_s32(hi, v2, d23, 0);
+        hi = vmlal_high_lane_s32(hi, v3, d23, 1);
+#else
+        hi = vmlal_lane_s32(hi, vget_high_s32(v0), d01, 0);
+        hi = vmlal_lane_s32(hi, vget_high_s32(v1), d01, 1);
+        hi = vmlal_lane_s32(hi, vget_high_s32(v2), d23, 0);
+        hi = vmlal_lane_s32(hi, vget_high_s32(v3), d23, 1);
+#endif
+        vst1q_s64(s + j, lo);
+        vst1q_s64(s + j + 2, hi);
+    }
+    for (; j < n; j++)
+        s[j] += (int64_t)d[0] * x0[j] + (int64_t)d[1] * x1[j] + (int64_t)d[2] * x2[j] + (int64_t)d[3] * x3[j];
 }
 #endif /* Q16_NEON */
 
