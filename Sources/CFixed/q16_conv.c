@@ -615,17 +615,27 @@ q16_status q16_conv_backward_data(q16_t *dX, q16_t *scratch, const q16_t *dY, co
  */
 #define WG_RA 4
 #define WG_RB 4
+#if Q16_NEON && WG_RB != Q16N_DT_MAX
+#error "WG_RB must equal Q16N_DT_MAX (q16_gemm_neon.h)"
+#endif
 
 Q16_INLINE void q16c_wg_block(int64_t *Q16_RESTRICT acc, size_t ldacc, const q16_t *Q16_RESTRICT dy,
                               const q16_t *Q16_RESTRICT col, size_t P, int ra, int rb) {
     int64_t s[WG_RA][WG_RB];
     int r, c;
-    size_t q;
     for (r = 0; r < ra; r++)
         for (c = 0; c < rb; c++) s[r][c] = 0;
-    for (q = 0; q < P; q++)
-        for (r = 0; r < ra; r++)
-            for (c = 0; c < rb; c++) s[r][c] += (int64_t)dy[(size_t)r * P + q] * (int64_t)col[(size_t)c * P + q];
+#if Q16_NEON
+    q16n_dot_sums(s, dy, P, col, P, P, ra, rb); /* q16_gemm_neon.h */
+#else
+    {
+        size_t q;
+        for (q = 0; q < P; q++)
+            for (r = 0; r < ra; r++)
+                for (c = 0; c < rb; c++)
+                    s[r][c] += (int64_t)dy[(size_t)r * P + q] * (int64_t)col[(size_t)c * P + q];
+    }
+#endif
     for (r = 0; r < ra; r++)
         for (c = 0; c < rb; c++) acc[(size_t)r * ldacc + (size_t)c] += s[r][c];
 }

@@ -168,6 +168,9 @@ Q16_MV static void ax_driver(q16_t *C, const q16_t *A, size_t a_rs, size_t a_cs,
 
 #define DT_RA 4
 #define DT_RB 4
+#if Q16_NEON && DT_RB != Q16N_DT_MAX
+#error "DT_RB must equal Q16N_DT_MAX (q16_gemm_neon.h)"
+#endif
 
 Q16_INLINE void dt_block(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RESTRICT A, size_t lda,
                          const q16_t *Q16_RESTRICT B, size_t ldb, const int64_t *init, int k, int ra, int rb,
@@ -191,10 +194,15 @@ Q16_INLINE void dt_block(q16_t *Q16_RESTRICT C, size_t ldc, const q16_t *Q16_RES
         p = 2 * kp;
     }
 #endif
+#if Q16_NEON
+    q16n_dot_sums(acc, A, lda, B, ldb, (size_t)k, ra, rb);
+    (void)p;
+#else
     for (; p < k; p++)
         for (r = 0; r < ra; r++)
             for (c = 0; c < rb; c++)
                 acc[r][c] += (int64_t)A[(size_t)r * lda + (size_t)p] * (int64_t)B[(size_t)c * ldb + (size_t)p];
+#endif
     for (r = 0; r < ra; r++)
         for (c = 0; c < rb; c++) C[(size_t)r * ldc + (size_t)c] = q16i_round_sat64(acc[r][c], nsat);
 }

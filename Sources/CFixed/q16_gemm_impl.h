@@ -270,10 +270,16 @@ Q16_INLINE void q16i_ax_sums_pairs(int64_t lo[][AX_MAX_NR / 2], int64_t hi[][AX_
 }
 #endif
 
+/* NEON (aarch64, armv7): Q16_NEON and the q16n_* sums; Q16_NO_NEON turns them off. */
+#include "q16_gemm_neon.h"
+
 /** The tile's sums, one int64 per column: acc[r][c] (also the run-time-sized edge tiles). */
 Q16_INLINE void q16i_ax_sums(int64_t acc[][AX_MAX_NR], const q16_t *Q16_RESTRICT rbias, const q16_t *Q16_RESTRICT A,
                              size_t a_rs, size_t a_cs, const q16_t *Q16_RESTRICT B, size_t ldb, int k, int mr,
                              int nr) {
+#if Q16_NEON
+    q16n_ax_sums(acc, rbias, A, a_rs, a_cs, B, ldb, k, mr, nr);
+#else
     int r, c, p;
     for (r = 0; r < mr; r++) {
         const int64_t init = rbias ? q16i_bias_q32(rbias[r]) : 0;
@@ -288,6 +294,7 @@ Q16_INLINE void q16i_ax_sums(int64_t acc[][AX_MAX_NR], const q16_t *Q16_RESTRICT
             for (c = 0; c < nr; c++) acc[r][c] += av * (int64_t)b[c];
         }
     }
+#endif
 }
 
 /* ---------------- kernel argument checks (shared by ref and fast) ---------------- */

@@ -92,9 +92,13 @@ Q16_MV static uint64_t q16u_outer_row(q16_t *Q16_RESTRICT Wi, int64_t *Q16_RESTR
         if (++cnt == 4) {
             const q16_t *Q16_RESTRICT x0 = xr[0], *Q16_RESTRICT x1 = xr[1];
             const q16_t *Q16_RESTRICT x2 = xr[2], *Q16_RESTRICT x3 = xr[3];
+#if Q16_NEON
+            q16n_outer4(s, x0, x1, x2, x3, dv, n); /* q16_gemm_neon.h */
+#else
             const int64_t d0 = (int64_t)dv[0], d1 = (int64_t)dv[1], d2 = (int64_t)dv[2], d3 = (int64_t)dv[3];
             for (j = 0; j < n; j++)
                 s[j] += d0 * (int64_t)x0[j] + d1 * (int64_t)x1[j] + d2 * (int64_t)x2[j] + d3 * (int64_t)x3[j];
+#endif
             cnt = 0;
         }
     }

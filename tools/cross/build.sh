@@ -19,8 +19,9 @@
 #   CPU          aarch64: cortex-a53 (default), cortex-a72, or any gcc -mcpu value;
 #                armv7:   cortex-a7 (default; NEON vfpv4), or any ARMv7-A -mcpu value;
 #                host:    x86-64 (default; the kernels pick AVX-512/AVX2 at load time);
-#                any:     portable = baseline ISA, auto-vectorisation off (the scalar
-#                         reference build; bit-identical to the vectorised ones).
+#                any:     portable = baseline ISA, auto-vectorisation and the NEON
+#                         intrinsics (-DQ16_NO_NEON) off (the scalar reference build;
+#                         bit-identical to the vectorised ones).
 #   OUT          output directory (default: out/cross in the repository)
 #   SUFFIX       appended to the binary names (default: empty; check.sh uses -portable)
 #   ARENA_BYTES  size of the static arena buffer (default 1048576)
@@ -98,7 +99,7 @@ build_one() {
     *) usage ;;
   esac
   if [ "$cpu" = portable ]; then
-    cflags+=(-fno-tree-vectorize -fno-tree-slp-vectorize -DPDMM_BOARD_NO_VECTORIZE)
+    cflags+=(-fno-tree-vectorize -fno-tree-slp-vectorize -DPDMM_BOARD_NO_VECTORIZE -DQ16_NO_NEON)
   fi
   local ld="${LD:-$ld_default}"
   local -a ldflags=(-no-pie)

@@ -27,6 +27,8 @@
 #    board), |D_Ideal| / |E|, the top error pairs and the three test accuracies;
 #    plus a CSV run (Data/digits.csv), a budget that does not fit and an
 #    --input-shape that does not match the data (same errors as the host);
+# 0. first, tools/cross/kernel_check.sh: every NEON-affected kernel against the
+#    reference kernels, bit for bit, under qemu-aarch64 / qemu-arm (and host, portable);
 # 3. measures peak RSS under qemu (/usr/bin/time) and writes a summary
 #    (sizes, build times, hashes, RSS) to $OUT/check-summary.md.
 #
@@ -55,6 +57,11 @@ for t in qemu-aarch64 qemu-arm aarch64-linux-gnu-gcc arm-linux-gnueabihf-gcc; do
     exit 1
   }
 done
+
+# ---------------------------------------------------------------- kernels
+# The NEON kernels (q16_gemm_neon.h) against the reference kernels, bit for bit, under qemu.
+echo "== kernels: tools/cross/kernel_check.sh"
+"$ROOT/tools/cross/kernel_check.sh"
 
 # ---------------------------------------------------------------- build
 if [ -z "${PDMM:-}" ]; then
