@@ -469,6 +469,23 @@ static void test_frozen_read_only(void) {
     munmap(img, map);
 }
 
+/* Float features are converted exactly like the tool's (round to nearest): a float batch
+ * of the same values trains the same weights as its Q16.16 words. */
+static void test_float_batches(void) {
+    pdmm_config c;
+    dense_config(&c, PDMM_MODE_BP, 1);
+    static float f[SAMPLES * IN];
+    for (int i = 0; i < SAMPLES * IN; i++) f[i] = (float)features[i] / 65536.0f; /* exact: |x| < 2, 17 bits */
+    CHECK_STATUS(pdmm_init(ctx(ctx_a), &c, arena_a, sizeof arena_a, NULL), PDMM_OK);
+    CHECK_STATUS(pdmm_init(ctx(ctx_b), &c, arena_b, sizeof arena_b, NULL), PDMM_OK);
+    train(ctx(ctx_a), 0, 10);
+    for (int b = 0; b < 10; b++)
+        CHECK_STATUS(pdmm_train_batch_f32(ctx(ctx_b), f + b * BATCH * IN, labels + b * BATCH, BATCH), PDMM_OK);
+    CHECK(hash(ctx(ctx_a)) == hash(ctx(ctx_b)), "float batches train other weights");
+    pdmm_deinit(ctx(ctx_a));
+    pdmm_deinit(ctx(ctx_b));
+}
+
 /* Blockwise: stages advance, the last refuses; a checkpoint restores the stage. */
 static void test_blockwise(void) {
     pdmm_config c;
@@ -554,6 +571,7 @@ int main(int argc, char **argv) {
     test_heap_bound();
     test_frozen_read_only();
     test_blockwise();
+    test_float_batches();
     if (failures) {
         fprintf(stderr, "pdmm_api_test: %d FAILURES\n", failures);
         return 1;

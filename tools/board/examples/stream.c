@@ -37,7 +37,7 @@
 #include "stream_arena.h"
 #include "stream_config.h"
 
-#define MAX_HOLDOUT 4096
+#define MAX_HOLDOUT 1024
 
 static _Alignas(16) uint8_t arena[PDMM_ARENA_BYTES];
 static _Alignas(16) uint8_t context[PDMM_CONTEXT_BYTES];
