@@ -104,6 +104,20 @@ setup_arch() {
   fi
 }
 
+# Compiles the kernels (Sources/CFixed/*.c) with $cc and the given flags into $1/cfixed/,
+# in parallel; fails if any compile fails.
+compile_kernels() {
+  local obj="$1"
+  shift
+  local -a pids=()
+  local f j fail=0
+  for f in "$ROOT"/Sources/CFixed/*.c; do
+    "$cc" -std=c99 "$@" -I "$ROOT/Sources/CFixed/include" -c "$f" -o "$obj/cfixed/$(basename "$f" .c).o" & pids+=($!)
+  done
+  for j in "${pids[@]}"; do wait "$j" || fail=1; done
+  return $fail
+}
+
 # The C library: libpdmm.a = Sources/CFixed/*.c + Sources/PDMMEngine/*.swift and
 # Sources/PDMMLib/*.swift as one Embedded Swift module (the @_cdecl entry points of
 # Sources/PDMMLib/include/pdmm.h) + the toolchain's Unicode tables (String
@@ -120,16 +134,7 @@ build_lib() {
   local t0=$SECONDS
   echo "== libpdmm.a ($arch$SUFFIX): $swift_target + $cc, CPU=$cpu, Swift $SWIFT_OPT"
   local -a ccommon=(-O3 -fno-math-errno -ffunction-sections -fdata-sections -fPIC "${cflags[@]}")
-  (
-    pids=()
-    for f in "$ROOT"/Sources/CFixed/*.c; do
-      "$cc" -std=c99 "${ccommon[@]}" -I "$ROOT/Sources/CFixed/include" -c "$f" \
-        -o "$obj/cfixed/$(basename "$f" .c).o" & pids+=($!)
-    done
-    fail=0
-    for j in "${pids[@]}"; do wait "$j" || fail=1; done
-    exit $fail
-  ) &
+  compile_kernels "$obj" "${ccommon[@]}" &
   local cjob=$!
   "$SWIFTC" -target "$swift_target" -enable-experimental-feature Embedded -wmo -parse-as-library "$SWIFT_OPT" \
     -module-cache-path "$obj/module-cache" -Xfrontend -function-sections "${swiftflags[@]}" \
@@ -177,10 +182,7 @@ build_one() {
   local -a ccommon=(-O3 -fno-math-errno -ffunction-sections -fdata-sections "${cflags[@]}")
   (
     pids=()
-    for f in "$ROOT"/Sources/CFixed/*.c; do
-      "$cc" -std=c99 "${ccommon[@]}" -I "$ROOT/Sources/CFixed/include" -c "$f" \
-        -o "$obj/cfixed/$(basename "$f" .c).o" & pids+=($!)
-    done
+    compile_kernels "$obj" "${ccommon[@]}" & pids+=($!)
     "$cc" -std=c99 -O2 -ffunction-sections -fdata-sections -I "$ROOT/Sources/CDigits/include" \
       -c "$ROOT/Sources/CDigits/digits_data.c" -o "$obj/digits.o" & pids+=($!)
     "$cc" -std=gnu11 "${ccommon[@]}" -Wall -Wextra -I "$ROOT/tools/board/include" \
