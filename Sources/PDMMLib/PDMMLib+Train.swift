@@ -83,6 +83,7 @@ func libStats(_ run: LibRun) -> pdmm_stats {
     s.loss_mean_q16 = run.last.samples > 0
         ? Int32(clamping: Rounding.divNearest(run.last.lossSum, Int64(run.last.samples))) : 0
     s.stage = Int32(t.currentStage)
+    s.stage_count = Int32(t.stageCount)
     s.steps = UInt64(t.stepCount)
     s.saturations = t.saturations
     s.measured = libBytes(t.arena.peak, image: 0, imageFrozenInPlace: 0)

@@ -215,6 +215,7 @@ public func pdmm_init(_ ctx: OpaquePointer?, _ c: UnsafePointer<pdmm_config>?, _
     let p = UnsafeMutableRawPointer(ctx)
     if Int(bitPattern: p) % 8 != 0 || Int(bitPattern: arena) % 8 != 0 { return PDMM_E_ALIGNMENT }
     if let frozen, Int(bitPattern: frozen) % 8 != 0 { return PDMM_E_ALIGNMENT }
+    if LibContext.state(p) == LibContext.live { _ = pdmm_deinit(ctx) }
     p.storeBytes(of: 0, as: UInt64.self)
     p.storeBytes(of: nil, toByteOffset: LibContext.runOffset, as: UnsafeMutableRawPointer?.self)
     do throws(EngineError) {

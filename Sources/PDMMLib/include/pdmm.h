@@ -131,6 +131,7 @@ typedef struct pdmm_stats {
     int32_t rows;              /**< samples of the last train/evaluate call */
     int32_t correct;           /**< of those, arg-max == label */
     int32_t stage;             /**< the current stage (0-based) */
+    int32_t stage_count;       /**< stages of the mode (blockwise: ceil(L / k); else 1) */
     uint64_t steps;            /**< training steps since init (or the loaded checkpoint's) */
     uint64_t saturations;      /**< results clamped by any kernel since init */
     pdmm_bytes measured;       /**< high-water bytes per category so far (== planned after a step) */
@@ -162,7 +163,7 @@ pdmm_status pdmm_plan(const pdmm_config *config, pdmm_bytes *out);
  *  A too-small arena is refused: PDMM_E_ARENA_TOO_SMALL, the need per category in
  *  pdmm_shortfall. Errors: PDMM_E_NULL, PDMM_E_BAD_CONFIG, PDMM_E_ALIGNMENT,
  *  PDMM_E_ARENA_TOO_SMALL, PDMM_E_FROZEN_NEEDS_WEIGHTS. On error nothing is held
- *  (no pdmm_deinit needed). */
+ *  (no pdmm_deinit needed). A context that is still initialised is deinit'ed first. */
 pdmm_status pdmm_init(pdmm_context *ctx, const pdmm_config *config, void *arena, size_t arena_bytes,
                       const int32_t *frozen_weights);
 
@@ -207,7 +208,7 @@ pdmm_status pdmm_evaluate(pdmm_context *ctx, const int32_t *q16_features, const 
                           pdmm_stats *out);
 
 /** Blockwise: writes the current stage's block into the model image and begins
- *  the next (stage_count from pdmm_last_stats / the plan). Errors: PDMM_E_NULL,
+ *  the next (pdmm_stats.stage_count stages in all). Errors: PDMM_E_NULL,
  *  PDMM_E_NOT_INITIALIZED, PDMM_E_NO_MORE_STAGES. */
 pdmm_status pdmm_next_stage(pdmm_context *ctx);
 

@@ -381,6 +381,11 @@ static void test_errors(void) {
     CHECK_STATUS(pdmm_load_checkpoint(a, broken, w), PDMM_E_CHECKPOINT_MISMATCH);
     CHECK_STATUS(pdmm_deinit(ctx(ctx_b)), PDMM_OK);
     CHECK(hash(a) == h0, "a mismatching checkpoint changed the weights");
+    /* re-initialising a live context gives its previous run's heap back first */
+    alloc_counts before = alloc_count_now();
+    CHECK_STATUS(pdmm_init(a, &c, arena_a, sizeof arena_a, NULL), PDMM_OK);
+    CHECK(alloc_count_now().live == before.live, "re-init kept the old run (%lld B more)",
+          (long long)(alloc_count_now().live - before.live));
     CHECK_STATUS(pdmm_deinit(a), PDMM_OK);
     CHECK_STATUS(pdmm_deinit(a), PDMM_E_NOT_INITIALIZED);
 
@@ -496,7 +501,7 @@ static void test_blockwise(void) {
     train(ctx(ctx_a), 5, 10);
     pdmm_stats st;
     pdmm_last_stats(ctx(ctx_a), &st);
-    CHECK(st.stage == 1, "stage %d", st.stage);
+    CHECK(st.stage == 1 && st.stage_count == 2, "stage %d of %d", st.stage, st.stage_count);
     CHECK_STATUS(pdmm_next_stage(ctx(ctx_a)), PDMM_E_NO_MORE_STAGES);
     size_t w = 0;
     CHECK_STATUS(pdmm_save_checkpoint(ctx(ctx_a), ckpt, sizeof ckpt, &w), PDMM_OK);

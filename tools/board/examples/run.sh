@@ -34,6 +34,7 @@ fail() { echo "  FAIL: $*"; fails=$((fails + 1)); }
 run_host() {
   [ "$BUILD" = 1 ] && "$ROOT/tools/cross/build.sh" lib-host
   local lib="$OUT/lib/x86_64"
+  echo "   size libpdmm.a (text data bss): $(size -t "$lib/libpdmm.a" | awk 'END {print $1, $2, $3}')"
   echo "== pdmm_api_test (host, ASan + UBSan)"
   gcc -std=c11 -Wall -Wextra -Werror -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
     -fno-omit-frame-pointer -I "$lib" "$EX/pdmm_api_test.c" "$EX/alloc_count.c" "$lib/libpdmm.a" $WRAP -lm \
@@ -111,6 +112,7 @@ run_cross() {
     { echo "run.sh: run 'host' first (stream_arena.h, host hash)" >&2; exit 1; }
   local -a flags=(-static -no-pie)
   [ "$arch" = aarch64 ] && flags+=(-fuse-ld=gold)
+  echo "   size libpdmm.a (text data bss): $("${cc%gcc}size" -t "$lib/libpdmm.a" | awk 'END {print $1, $2, $3}')"
   echo "== pdmm_api_test ($arch, qemu)"
   "$cc" -std=c11 -Wall -Wextra -Werror -O2 "${flags[@]}" -I "$lib" "$EX/pdmm_api_test.c" "$EX/alloc_count.c" \
     "$lib/libpdmm.a" $WRAP -lm -o "$WORK/pdmm_api_test-$arch"
