@@ -10,7 +10,8 @@
 #   - its `plan-csv` rows diffed with `pdmm report --format csv` (planned rows) for a dense
 #     network with momentum and the CNN of tools/cross/check.sh;
 #   - stream_plan (host) writes $OUT/examples/stream_arena.h; stream.c built and run on
-#     Data/digits.csv: 0 heap allocations during steps, its weights hash recorded in
+#     Data/digits.csv: 0 heap allocations during steps, its weights hash equal to the SwiftPM
+#     engine's on the same stream (CLibraryStreamTests, run by swift test) and recorded in
 #     $OUT/examples/stream-hash-x86_64.txt; resuming from its last checkpoint (a copy)
 #     with no more data gives the same hash.
 # aarch64, armv7 (run by tools/cross/check.sh, after host):
@@ -67,6 +68,11 @@ run_host() {
   build_stream gcc x86_64 "$lib" -fsanitize=address,undefined -fno-sanitize-recover=all
   run_stream x86_64 ""
   hash_of x86_64 >"$WORK/stream-hash-x86_64.txt"
+  # The SwiftPM engine replays the same stream in Tests/PDMMEngineTests/CLibraryStreamTests.swift.
+  local swift_hash
+  swift_hash="$(sed -n 's/.*static let streamHash = "\([0-9a-f]*\)".*/\1/p' "$ROOT/Tests/PDMMEngineTests/CLibraryStreamTests.swift")"
+  [ "$(hash_of x86_64)" = "$swift_hash" ] ||
+    fail "stream (host): hash $(hash_of x86_64), the SwiftPM engine's (CLibraryStreamTests) $swift_hash"
   # Resume: the last checkpoint (written at the end) and no more data: the same weights.
   cp "$WORK/stream-x86_64.ckpt" "$WORK/stream-resume.ckpt"
   local h
