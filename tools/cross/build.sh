@@ -52,8 +52,8 @@ usage() { echo "usage: $0 aarch64|armv7|host|lib-host|lib-aarch64|lib-armv7 [...
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "$0: '$1' not found: $2" >&2; exit 1; }; }
 
-# Sets the caller's cc, swift_target, cpu, ld_default, cflags, swiftflags (and arch,
-# host -> x86_64) for a target (bash dynamic scope: the caller declares them local).
+# Sets cc, swift_target, cpu, ld_default, cflags, swiftflags (globals: one target is
+# built at a time) and the caller's arch (host -> x86_64) for a target.
 setup_arch() {
   case "$1" in
     aarch64)
@@ -124,8 +124,6 @@ compile_kernels() {
 # comparison). Writes $OUT/lib/<arch>/libpdmm.a and pdmm.h beside it.
 build_lib() {
   local arch="$1"
-  local cc swift_target cpu ld_default
-  local -a cflags swiftflags
   setup_arch "$arch"
   local dir="$OUT/lib/$arch$SUFFIX"
   local obj="$OUT/obj/lib-$arch$SUFFIX"
@@ -157,8 +155,6 @@ build_lib() {
 
 build_one() {
   local arch="$1"
-  local cc swift_target cpu ld_default
-  local -a cflags swiftflags
   setup_arch "$arch"
   local ld="${LD:-$ld_default}"
   local -a ldflags=(-no-pie)
