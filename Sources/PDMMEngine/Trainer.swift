@@ -66,7 +66,7 @@ public final class Trainer {
     public let options: TrainingOptions
     public private(set) var macs = MACCounts()
     /// Results clamped by any kernel so far.
-    public private(set) var saturations: UInt64 = 0
+    public internal(set) var saturations: UInt64 = 0
     /// Stochastic-rounding counter: advanced by every update element.
     public private(set) var randomCounter: UInt64 = 0
     public private(set) var stepCount = 0
@@ -102,6 +102,8 @@ public final class Trainer {
     var calibrating: (UInt32, UInt32)?
     /// Set to accumulate predictive entropy in `pass`.
     var measureEntropy = false
+    /// Set by `predict`: where `pass` writes each row's arg-max class and Q16.16 probabilities.
+    var predictOutput: (classes: UnsafeMutablePointer<Int32>?, probabilities: UnsafeMutablePointer<Int32>?)?
     var entropySum: Int64 = 0  // bp-checkpoint: where the last segment's inner activations start
 
     public var stageCount: Int { plan.stages.count }
@@ -236,7 +238,7 @@ public final class Trainer {
         return Checkpoint(network: net.spec, mode: plan.mode, optimizer: plan.optimizer, batch: batch,
                           learningRate: options.learningRate, seed: options.seed, stepCount: UInt64(stepCount),
                           randomCounter: randomCounter, stage: currentStage, epochsDone: epochsDone,
-                          scaling: model.scaling, model: Array(UnsafeBufferPointer(start: model.image, count: model.parameterCount)),
+                          scaling: model.scaling, model: model.words(),
                           trainable: arena.words(.weightsTrainable), optimizerState: arena.words(.optimizer))
     }
 
@@ -253,7 +255,7 @@ public final class Trainer {
         if c.stage < 0 || c.stage >= stageCount { throw .absurd("stage \(c.stage) of \(stageCount)") }
         if c.model.count != model.parameterCount { throw .absurd("model size") }
         endStage()
-        for i in 0..<c.model.count { model.image[i] = c.model[i] }
+        if !model.load(c.model) { throw .mismatch("the checkpoint's frozen layers differ from the weights read in place") }
         model.scaling = c.scaling
         beginStage(c.stage)
         if !arena.load(.weightsTrainable, c.trainable) { throw .absurd("\(c.trainable.count) trainable words for this stage") }
@@ -500,8 +502,10 @@ public final class Trainer {
         var stats = PassStats()
         stats.samples = rows
         stats.correct = countCorrect(d0, rows: rows)
+        if let out = predictOutput { writeClasses(d0, rows: rows, out.classes) }
         Kernels.softmaxCrossEntropy(d0, loss: lossRow, labels: labels, rows: rows, classes: n[L], sat: &saturations)
         phaseTimes.loss &+= tick() &- t0
+        if let out = predictOutput { writeProbabilities(d0, rows: rows, out.probabilities) }
         for r in 0..<rows { stats.lossSum += Int64(lossRow[r]) }
         if measureEntropy { entropySum += entropy(d0, rows: rows) }
 

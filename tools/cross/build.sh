@@ -2,6 +2,9 @@
 # Cross-builds the board program (tools/board) for ARM Linux boards, or for the host.
 #
 #   tools/cross/build.sh aarch64|armv7|host [more targets...]
+#   tools/cross/build.sh lib-host|lib-aarch64|lib-armv7   (the C library, see build_lib:
+#       $OUT/lib/<arch>/libpdmm.a + pdmm.h; link: cc app.c -I $OUT/lib/<arch> \
+#       $OUT/lib/<arch>/libpdmm.a -lm -no-pie; docs/c-api.md)
 #
 # What it does, per target:
 #   1. compiles Sources/CFixed/*.c (the kernels), Sources/CDigits (the built-in
@@ -45,16 +48,15 @@ if [ -z "${SWIFTC:-}" ]; then
 fi
 SWIFT_LIB="$(cd "$(dirname "$(command -v "$SWIFTC")")/../lib/swift" && pwd)"
 
-usage() { echo "usage: $0 aarch64|armv7|host [...]   (env: CPU, OUT, SUFFIX, ARENA_BYTES, SWIFT_OPT, LD, STRIP)" >&2; exit 2; }
+usage() { echo "usage: $0 aarch64|armv7|host|lib-host|lib-aarch64|lib-armv7 [...]   (env: CPU, OUT, SUFFIX, ARENA_BYTES, SWIFT_OPT, LD, STRIP)" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "$0: '$1' not found: $2" >&2; exit 1; }; }
 
-build_one() {
-  local arch="$1"
-  local cc swift_target cpu ld_default
-  local -a cflags swiftflags
-  case "$arch" in
+# Sets cc, swift_target, cpu, ld_default, cflags, swiftflags (globals: one target is
+# built at a time) and the caller's arch (host -> x86_64) for a target.
+setup_arch() {
+  case "$1" in
     aarch64)
       cc=aarch64-linux-gnu-gcc; swift_target=aarch64-none-none-elf; ld_default=gold
       cpu="${CPU:-cortex-a53}"
@@ -101,6 +103,60 @@ build_one() {
   if [ "$cpu" = portable ]; then
     cflags+=(-fno-tree-vectorize -fno-tree-slp-vectorize -DPDMM_BOARD_NO_VECTORIZE -DQ16_NO_NEON)
   fi
+}
+
+# Compiles the kernels (Sources/CFixed/*.c) with $cc and the given flags into $1/cfixed/,
+# in parallel; fails if any compile fails.
+compile_kernels() {
+  local obj="$1"
+  shift
+  local -a pids=()
+  local f j fail=0
+  for f in "$ROOT"/Sources/CFixed/*.c; do
+    "$cc" -std=c99 "$@" -I "$ROOT/Sources/CFixed/include" -c "$f" -o "$obj/cfixed/$(basename "$f" .c).o" & pids+=($!)
+  done
+  for j in "${pids[@]}"; do wait "$j" || fail=1; done
+  return $fail
+}
+
+# The C library: libpdmm.a = Sources/CFixed/*.c + Sources/PDMMEngine/*.swift and
+# Sources/PDMMLib/*.swift as one Embedded Swift module (the @_cdecl entry points of
+# Sources/PDMMLib/include/pdmm.h) + the toolchain's Unicode tables (String
+# comparison). Writes $OUT/lib/<arch>/libpdmm.a and pdmm.h beside it.
+build_lib() {
+  local arch="$1"
+  setup_arch "$arch"
+  local dir="$OUT/lib/$arch$SUFFIX"
+  local obj="$OUT/obj/lib-$arch$SUFFIX"
+  rm -rf "$obj" "$dir"
+  mkdir -p "$obj/cfixed" "$dir"
+  local t0=$SECONDS
+  echo "== libpdmm.a ($arch$SUFFIX): $swift_target + $cc, CPU=$cpu, Swift $SWIFT_OPT"
+  local -a ccommon=(-O3 -fno-math-errno -ffunction-sections -fdata-sections -fPIC "${cflags[@]}")
+  compile_kernels "$obj" "${ccommon[@]}" &
+  local cjob=$!
+  "$SWIFTC" -target "$swift_target" -enable-experimental-feature Embedded -wmo -parse-as-library "$SWIFT_OPT" \
+    -module-cache-path "$obj/module-cache" -Xfrontend -function-sections "${swiftflags[@]}" \
+    -module-name PDMMLib -I "$ROOT/Sources/CFixed/include" -I "$ROOT/Sources/PDMMLib/include" \
+    -c "$ROOT"/Sources/PDMMEngine/*.swift "$ROOT"/Sources/PDMMLib/*.swift -o "$obj/pdmm_swift.o"
+  wait "$cjob"
+  local unicode="$SWIFT_LIB/embedded/$swift_target/libswiftUnicodeDataTables.a"
+  mkdir -p "$obj/unicode"
+  if [ -f "$unicode" ]; then
+    (cd "$obj/unicode" && ar x "$unicode")
+    # armv7: the tables are tagged soft-float (see the board link below); integer-only code.
+    [ "$arch" = armv7 ] && for o in "$obj"/unicode/*.o; do
+      arm-linux-gnueabihf-objcopy --remove-section=.ARM.attributes "$o"; done
+  fi
+  ar rcs "$dir/libpdmm.a" "$obj/pdmm_swift.o" "$obj"/cfixed/*.o $(ls "$obj"/unicode/*.o 2>/dev/null)
+  cp "$ROOT/Sources/PDMMLib/include/pdmm.h" "$dir/"
+  echo "   $dir/libpdmm.a ($(stat -c %s "$dir/libpdmm.a") B), $((SECONDS - t0)) s"
+  echo "lib-$arch$SUFFIX $((SECONDS - t0))" >> "$OUT/build-times.txt"
+}
+
+build_one() {
+  local arch="$1"
+  setup_arch "$arch"
   local ld="${LD:-$ld_default}"
   local -a ldflags=(-no-pie)
   case "$ld" in
@@ -123,10 +179,7 @@ build_one() {
   local -a ccommon=(-O3 -fno-math-errno -ffunction-sections -fdata-sections "${cflags[@]}")
   (
     pids=()
-    for f in "$ROOT"/Sources/CFixed/*.c; do
-      "$cc" -std=c99 "${ccommon[@]}" -I "$ROOT/Sources/CFixed/include" -c "$f" \
-        -o "$obj/cfixed/$(basename "$f" .c).o" & pids+=($!)
-    done
+    compile_kernels "$obj" "${ccommon[@]}" & pids+=($!)
     "$cc" -std=c99 -O2 -ffunction-sections -fdata-sections -I "$ROOT/Sources/CDigits/include" \
       -c "$ROOT/Sources/CDigits/digits_data.c" -o "$obj/digits.o" & pids+=($!)
     "$cc" -std=gnu11 "${ccommon[@]}" -Wall -Wextra -I "$ROOT/tools/board/include" \
@@ -170,4 +223,9 @@ build_one() {
   echo "$name $secs" >> "$OUT/build-times.txt"
 }
 
-for t in "$@"; do build_one "$t"; done
+for t in "$@"; do
+  case "$t" in
+    lib-*) build_lib "${t#lib-}" ;;
+    *) build_one "$t" ;;
+  esac
+done

@@ -29,7 +29,9 @@
 #    --input-shape that does not match the data (same errors as the host);
 # 0. first, tools/cross/kernel_check.sh: every NEON-affected kernel against the
 #    reference kernels, bit for bit, under qemu-aarch64 / qemu-arm (and host, portable);
-# 3. measures peak RSS under qemu (/usr/bin/time) and writes a summary
+# 3. builds libpdmm.a for x86_64, aarch64 and armv7 and runs its acceptance test and the
+#    streaming example (tools/board/examples/run.sh; hash and checkpoint == the host's);
+# 4. measures peak RSS under qemu (/usr/bin/time) and writes a summary
 #    (sizes, build times, hashes, RSS) to $OUT/check-summary.md.
 #
 # Environment: OUT (default out/cross), EPOCHS (2), SEEDS ("1 7"), BUILD (1; 0 reuses
@@ -415,6 +417,15 @@ for b in "${BINS[@]}"; do
   [ "$bmsg" = "$hmsg" ] || fail "$label: input shape error '$bmsg' vs host '$hmsg'"
 done
 echo "   host: $hmsg"
+
+# The C library (libpdmm.a) on every target: its acceptance test and the streaming
+# example under qemu, the example's weights hash and checkpoint file equal to the host's.
+echo "-- C library: tools/board/examples/run.sh host aarch64 armv7"
+if PDMM="$PDMM" "$ROOT/tools/board/examples/run.sh" host aarch64 armv7 >"$LOG/clib.txt" 2>&1; then
+  grep -E '^run.sh|hash .* == host|^   weights hash' "$LOG/clib.txt" | sed 's/^ */   /'
+else
+  fail "C library: $(grep -E 'FAIL' "$LOG/clib.txt" | head -n 5 | tr '\n' ' ')"
+fi
 
 # ---------------------------------------------------------------- sizes, build times, RSS
 {
