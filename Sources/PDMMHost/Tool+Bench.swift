@@ -3,12 +3,13 @@ import PDMMEngine
 
 extension Tool {
     func bench(_ argv: [String]) throws -> Int32 {
-        let a = try Arguments(argv, valued: ["seconds"])
+        let a = try Arguments(argv, valued: ["seconds", "threads"])
         let what = a.positional.first ?? "kernels"
         let seconds = try a.double("seconds", default: 0.5)
         switch what {
         case "kernels": out(runKernelBench(sizes: [64, 128, 256, 512], seconds: seconds))
-        case "train": out(try TrainBench.run(seconds: seconds))
+        case "train":
+            out(try TrainBench.run(seconds: seconds, threads: try a.int("threads", default: Tool.defaultThreads, min: 1)))
         case "conv": out(runConvBench(seconds: seconds))
         default: throw UsageError("bench: unknown benchmark '\(what)' (expected kernels, train, conv)")
         }
@@ -19,7 +20,7 @@ extension Tool {
 enum TrainBench {
     /// Samples/s and MAC/s per mode on the built-in data, with the float32
     /// reference's samples/s in the same process for the ratio.
-    static func run(seconds: Double) throws -> String {
+    static func run(seconds: Double, threads: Int = 1) throws -> String {
         let (train, _, _) = prepareSplit(BuiltinData.digits(), seed: 1)
         let widths = [64, 128, 128, 128, 10]
         var s = "| mode | samples/s | MMAC/s | MACs per sample | vs float32 reference |\n|---|---:|---:|---:|---:|\n"
@@ -33,6 +34,7 @@ enum TrainBench {
             cfg.widths = widths
             cfg.mode = mode
             cfg.epochs = 1
+            cfg.threads = threads
             let start = Date()
             var samples = 0
             var macs: UInt64 = 0
@@ -45,7 +47,7 @@ enum TrainBench {
             s += "| \(mode.name) | \(String(format: "%.0f", Double(samples) / dt)) | \(String(format: "%.0f", Double(macs) / dt / 1e6)) | "
             s += "\(macs / UInt64(max(samples, 1))) | \(String(format: "%.2f", Double(samples) / dt / refRate)) |\n"
         }
-        s += "\nfloat32 reference (naive Swift loops, bp, same network and batch): \(String(format: "%.0f", refRate)) samples/s\n"
+        s += "\nQ16.16 runs on \(threads) thread(s) (--threads); float32 reference (naive Swift loops, bp, same network and batch): \(String(format: "%.0f", refRate)) samples/s\n"
         return s
     }
 }

@@ -4,7 +4,7 @@ import PDMMEngine
 extension Tool {
     static let pdmmFlags: Set<String> = ["ideal-fraction", "ideal-epochs", "threshold", "error-fraction", "ivc-period",
                                          "alpha", "beta", "gamma", "lambda-max", "ideal-select", "selection-epochs",
-                                         "holdout-fraction", "threshold-quantile", "ivc-target", "trace"]
+                                         "holdout-fraction", "threshold-quantile", "ivc-target", "trace", "threads"]
 
     func pdmmConfig(_ a: Arguments, _ cfg: RunConfig) throws -> PDMMConfig {
         var p = PDMMConfig()
