@@ -44,7 +44,8 @@ static void q16p_clear(q16p_result *r) {
     }
 }
 
-/* The first error in block order, else Q16_OK and the summed saturations added to *sat. */
+/* The first error in block order, else Q16_OK and the summed saturations added to *sat (workers
+   that got an empty block, or did not run, have Q16_OK and 0). */
 static q16_status q16p_finish(const q16p_result *r, int nw, uint64_t *sat) {
     uint64_t total = 0;
     int w;
@@ -110,7 +111,7 @@ q16_status q16_par_gemm_nt(q16_team *team, q16_t *C, q16_t *scratch, size_t scra
     g.C = C, g.scratch = scratch, g.stride = scratch_stride, g.A = A, g.B = B, g.bias = bias;
     g.m = m, g.n = n, g.k = k, g.nt = 1;
     q16_team_run(team, q16p_gemm_run, &g);
-    return q16p_finish(&g.r, nw, sat);
+    return q16p_finish(&g.r, Q16_TEAM_MAX, sat);
 }
 
 q16_status q16_par_gemm_nn(q16_team *team, q16_t *C, const q16_t *A, const q16_t *B, int m, int n, int k,
@@ -122,7 +123,7 @@ q16_status q16_par_gemm_nn(q16_team *team, q16_t *C, const q16_t *A, const q16_t
     g.C = C, g.scratch = NULL, g.stride = 0, g.A = A, g.B = B, g.bias = NULL;
     g.m = m, g.n = n, g.k = k, g.nt = 0;
     q16_team_run(team, q16p_gemm_run, &g);
-    return q16p_finish(&g.r, nw, sat);
+    return q16p_finish(&g.r, Q16_TEAM_MAX, sat);
 }
 
 /* ------------------------------------------------------------------ */
@@ -192,7 +193,7 @@ static q16_status q16p_update_go(q16_team *team, q16p_update *u, uint64_t *sat) 
             return Q16_ERR_OVERLAP;
     }
     q16_team_run(team, q16p_update_run, u);
-    return q16p_finish(&u->r, nw, sat);
+    return q16p_finish(&u->r, Q16_TEAM_MAX, sat);
 }
 
 q16_status q16_par_update_outer_sr(q16_team *team, q16_t *W, q16_t *bias, int64_t *scratch,
@@ -272,7 +273,7 @@ static q16_status q16p_conv_go(q16_team *team, q16p_conv *c, uint64_t *sat) {
         return q16_conv_backward_data(c->out, c->scratch, c->in, c->Wt, c->batch, p, sat);
     }
     q16_team_run(team, q16p_conv_run, c);
-    return q16p_finish(&c->r, nw, sat);
+    return q16p_finish(&c->r, Q16_TEAM_MAX, sat);
 }
 
 q16_status q16_par_conv_forward(q16_team *team, q16_t *Y, q16_t *scratch, size_t scratch_stride, const q16_t *X,
