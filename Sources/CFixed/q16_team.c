@@ -18,15 +18,18 @@
 #endif
 #include "q16.h"
 
-/* Spins of a waiting worker before it sleeps (each a load and a pause). */
-#define Q16_TEAM_SPIN 4000
+/* A waiting worker checks Q16_TEAM_SPIN times with a pause between, then Q16_TEAM_YIELD
+   times giving its core away (sched_yield: a helper that is not running gets it when the
+   cores are oversubscribed), then sleeps. */
+#define Q16_TEAM_SPIN 2000
+#define Q16_TEAM_YIELD 20
 
 struct q16_team {
     int count;   /* workers, the caller included */
     int started; /* helper threads running */
 #ifdef Q16_TEAM_THREADS
     unsigned generation; /* bumped by every run (atomic) */
-    int pending;         /* helpers still running this generation (atomic) */
+    unsigned pending;    /* helpers still running this generation (atomic) */
     int stop;            /* set (under the mutex) to end the helpers */
     q16_team_fn fn;
     void *ctx;
@@ -55,17 +58,28 @@ static void q16t_pause(void) {
 #endif
 }
 
+/* Spins, then yields, while *word is (equal = 0) or is not (equal = 1) `value`; returns the
+   last value read (still a waiting one when the caller should go to sleep). */
+static unsigned q16t_await(const unsigned *word, unsigned value, int equal) {
+    unsigned g = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    int i;
+    for (i = 0; (g == value) != equal && i < Q16_TEAM_SPIN; i++) {
+        q16t_pause();
+        g = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    }
+    for (i = 0; (g == value) != equal && i < Q16_TEAM_YIELD; i++) {
+        sched_yield();
+        g = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    }
+    return g;
+}
+
 static void *q16t_main(void *arg) {
     struct q16_team_helper *h = (struct q16_team_helper *)arg;
     q16_team *t = h->team;
     unsigned seen = 0; /* the generation of init */
     for (;;) {
-        int spin;
-        unsigned g = __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE);
-        for (spin = 0; g == seen && spin < Q16_TEAM_SPIN; spin++) {
-            q16t_pause();
-            g = __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE);
-        }
+        unsigned g = q16t_await(&t->generation, seen, 0);
         if (g == seen) {
             pthread_mutex_lock(&t->mutex);
             while ((g = __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE)) == seen && !t->stop)
@@ -75,7 +89,7 @@ static void *q16t_main(void *arg) {
         if (__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE)) return NULL;
         seen = g;
         t->fn(t->ctx, h->index, t->count);
-        if (__atomic_sub_fetch(&t->pending, 1, __ATOMIC_ACQ_REL) == 0) {
+        if (__atomic_sub_fetch(&t->pending, 1u, __ATOMIC_ACQ_REL) == 0u) {
             pthread_mutex_lock(&t->mutex);
             pthread_cond_signal(&t->done);
             pthread_mutex_unlock(&t->mutex);
@@ -139,25 +153,21 @@ void q16_team_destroy(q16_team *t) {
 }
 
 void q16_team_run(q16_team *t, q16_team_fn fn, void *ctx) {
-    int spin;
     if (t == NULL || t->count <= 1) {
         fn(ctx, 0, 1);
         return;
     }
     t->fn = fn;
     t->ctx = ctx;
-    __atomic_store_n(&t->pending, t->count - 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->pending, (unsigned)(t->count - 1), __ATOMIC_RELAXED);
     pthread_mutex_lock(&t->mutex);
     __atomic_add_fetch(&t->generation, 1u, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&t->wake);
     pthread_mutex_unlock(&t->mutex);
     fn(ctx, 0, t->count);
-    for (spin = 0; spin < Q16_TEAM_SPIN; spin++) {
-        if (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE) == 0) return;
-        q16t_pause();
-    }
+    if (q16t_await(&t->pending, 0u, 1) == 0u) return;
     pthread_mutex_lock(&t->mutex);
-    while (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE) != 0) pthread_cond_wait(&t->done, &t->mutex);
+    while (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE) != 0u) pthread_cond_wait(&t->done, &t->mutex);
     pthread_mutex_unlock(&t->mutex);
 }
 

@@ -21,16 +21,17 @@ public final class WorkerTeam {
     /// 1...`WorkerTeam.maxThreads`, or when the threads cannot be started (or the
     /// platform has none and `threads` > 1).
     public init(threads: Int) throws(EngineError) {
-        count = threads
-        memory = UnsafeMutableRawPointer.allocate(byteCount: q16_team_size(), alignment: 64)
+        // Throws before any stored property is set: deinit never sees a team that did not start.
         if threads < 1 || threads > WorkerTeam.maxThreads {
-            memory.deallocate()
             throw .invalidParameter(name: "threads", reason: "must be between 1 and \(WorkerTeam.maxThreads)")
         }
-        if q16_team_init(OpaquePointer(memory), Int32(threads)) != Q16_OK {
-            memory.deallocate()
+        let m = UnsafeMutableRawPointer.allocate(byteCount: q16_team_size(), alignment: 64)
+        if q16_team_init(OpaquePointer(m), Int32(threads)) != Q16_OK {
+            m.deallocate()
             throw .invalidParameter(name: "threads", reason: "\(threads) worker threads could not be started")
         }
+        count = threads
+        memory = m
     }
 
     deinit {
