@@ -13,6 +13,7 @@ extension Tool {
         p.learningRate = cfg.learningRate
         p.optimizer = cfg.optimizer
         p.seed = cfg.seed
+        p.threads = cfg.threads
         p.idealEpochs = try a.int("ideal-epochs", default: cfg.epochs, min: 0)
         p.defectEpochs = cfg.epochs
         p.idealFraction = try a.double("ideal-fraction", default: p.idealFraction)

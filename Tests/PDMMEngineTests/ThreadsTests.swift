@@ -136,4 +136,28 @@ final class ThreadsTests: XCTestCase {
             }
         }
     }
+
+    /// The PDMM pipeline (every phase's trainers) with 1 and 3 threads: the same models,
+    /// measured == planned per phase.
+    func testPDMMPipelineSameModelsWithThreads() throws {
+        func run(_ threads: Int) throws -> PDMMPipeline {
+            var c = PDMMConfig()
+            c.threshold = .fraction(0.1)
+            c.idealEpochs = 2
+            c.defectEpochs = 2
+            c.ivcPeriod = 2
+            c.threads = threads
+            let data = syntheticData(features: 64, classes: 4, count: 400, seed: 5)
+            let p = try PDMMPipeline(shape: try NetworkShape(widths: [64, 128, 128, 4]), config: c, train: data)
+            try p.learnIdeal()
+            try p.separate()
+            try p.learnDefects()
+            for ph in p.phases { XCTAssertEqual(ph.measured, ph.planned, "\(threads) threads: \(ph.name)") }
+            return p
+        }
+        let one = try run(1), three = try run(3)
+        XCTAssertGreaterThan(one.ivcCount, 0)
+        XCTAssertEqual(one.stable.weightsHash, three.stable.weightsHash)
+        XCTAssertEqual(one.errorAware.weightsHash, three.errorAware.weightsHash)
+    }
 }
