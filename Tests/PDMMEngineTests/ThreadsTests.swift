@@ -1,4 +1,3 @@
-import CMallocCounter
 import PDMMHost
 import XCTest
 @testable import PDMMEngine
@@ -126,12 +125,7 @@ final class ThreadsTests: XCTestCase {
                     let t = try Trainer(model: Model(shape: s, seed: 1), batch: 32, mode: .bp, optimizer: opt,
                                         options: TrainingOptions(threads: n), budget: 1 << 22)
                     t.beginStage(0)
-                    _ = try t.trainEpoch(data, epoch: 0)  // warm-up
-                    let before = malloc_counter_calls()
-                    for e in 1...5 { _ = try t.trainEpoch(data, epoch: e) }  // 50 steps
-                    _ = try t.evaluate(data)
-                    let after = malloc_counter_calls()
-                    XCTAssertEqual(after - before, 0, "\(s.description) \(opt.name) \(n) threads: heap allocations in 50 steps")
+                    try assertStepsAllocateNothing(t, data, epochs: 5, "\(s.description) \(opt.name) \(n) threads")
                 }
             }
         }
