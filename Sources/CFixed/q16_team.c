@@ -1,14 +1,22 @@
 /*
  * q16_team.c -- a caller-owned team of persistent worker threads (see q16_team.h).
  *
- * Protocol: q16_team_run stores (fn, ctx), sets `pending` to the number of
- * helper threads and bumps the generation counter (release), then broadcasts the
- * wake-up condition under the mutex. A helper waits for a new generation by
- * spinning a little (acquire loads), then sleeping on the condition variable
- * (re-checking the generation under the mutex, so no wake-up is lost); it runs
- * fn and decrements `pending` (acq_rel). The caller runs worker 0, then waits for
- * pending == 0 the same way (spin, then the `done` condition that the last helper
- * signals under the mutex). The atomics are the GCC/clang __atomic builtins.
+ * A run has `count` blocks. Whoever runs -- the caller or a helper -- claims the next
+ * block with an atomic fetch-add on `claim` and runs fn on it, until every block is
+ * claimed; the caller then waits until `done` reaches count. So every block runs exactly
+ * once, and when a helper is not scheduled (more threads than free cores) the caller
+ * simply runs its block too instead of waiting for it. The results cannot depend on who
+ * runs a block (each block writes only its own outputs, scratch and counters).
+ *
+ * Publishing a run: fn and ctx are written, done = 0, claim = 0 (release), then the
+ * generation counter is bumped and the wake-up condition broadcast under the mutex. A
+ * helper waits for a new generation by spinning a little, then yielding, then sleeping on
+ * the condition variable (the generation re-checked under the mutex: no lost wake-up). A
+ * block's fn and ctx are read only after claiming it (acquire), and the run cannot end
+ * before that block is done, so a late helper never sees another run's ctx; between runs
+ * claim >= count, so nothing is claimed while the next run is being published. The last
+ * block to finish on a helper signals `done` under the mutex for a sleeping caller. The
+ * atomics are the GCC/clang __atomic builtins.
  */
 #if defined(__linux__) && !defined(Q16_NO_THREADS)
 #define _GNU_SOURCE 1
@@ -28,19 +36,16 @@ struct q16_team {
     int count;   /* workers, the caller included */
     int started; /* helper threads running */
 #ifdef Q16_TEAM_THREADS
-    unsigned generation; /* bumped by every run (atomic) */
-    unsigned pending;    /* helpers still running this generation (atomic) */
+    unsigned generation; /* bumped by every run: wakes the helpers (atomic) */
+    unsigned claim;      /* the next block of the current run; >= count when all are taken (atomic) */
+    unsigned done;       /* blocks of the current run finished (atomic) */
     int stop;            /* set (under the mutex) to end the helpers */
     q16_team_fn fn;
     void *ctx;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
-    pthread_cond_t done;
-    struct q16_team_helper {
-        struct q16_team *team;
-        int index;
-        pthread_t thread;
-    } helper[Q16_TEAM_MAX];
+    pthread_cond_t done_cv;
+    pthread_t thread[Q16_TEAM_MAX];
 #endif
 };
 
@@ -74,9 +79,23 @@ static unsigned q16t_await(const unsigned *word, unsigned value, int equal) {
     return g;
 }
 
+/* Claims and runs blocks of the current run until none is left. */
+static void q16t_work(q16_team *t) {
+    const unsigned n = (unsigned)t->count;
+    for (;;) {
+        unsigned b = __atomic_fetch_add(&t->claim, 1u, __ATOMIC_ACQ_REL);
+        if (b >= n) return;
+        t->fn(t->ctx, (int)b, (int)n);
+        if (__atomic_add_fetch(&t->done, 1u, __ATOMIC_ACQ_REL) == n) {
+            pthread_mutex_lock(&t->mutex);
+            pthread_cond_signal(&t->done_cv);
+            pthread_mutex_unlock(&t->mutex);
+        }
+    }
+}
+
 static void *q16t_main(void *arg) {
-    struct q16_team_helper *h = (struct q16_team_helper *)arg;
-    q16_team *t = h->team;
+    q16_team *t = (q16_team *)arg;
     unsigned seen = 0; /* the generation of init */
     for (;;) {
         unsigned g = q16t_await(&t->generation, seen, 0);
@@ -88,12 +107,7 @@ static void *q16t_main(void *arg) {
         }
         if (__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE)) return NULL;
         seen = g;
-        t->fn(t->ctx, h->index, t->count);
-        if (__atomic_sub_fetch(&t->pending, 1u, __ATOMIC_ACQ_REL) == 0u) {
-            pthread_mutex_lock(&t->mutex);
-            pthread_cond_signal(&t->done);
-            pthread_mutex_unlock(&t->mutex);
-        }
+        q16t_work(t);
     }
 }
 
@@ -104,7 +118,8 @@ q16_status q16_team_init(q16_team *t, int threads) {
     t->started = 0;
     if (threads < 1 || threads > Q16_TEAM_MAX) return Q16_ERR_SIZE;
     t->generation = 0;
-    t->pending = 0;
+    t->claim = (unsigned)Q16_TEAM_MAX; /* nothing to claim before the first run */
+    t->done = 0;
     t->stop = 0;
     t->fn = NULL;
     t->ctx = NULL;
@@ -114,7 +129,7 @@ q16_status q16_team_init(q16_team *t, int threads) {
         pthread_mutex_destroy(&t->mutex);
         return Q16_ERR_DOMAIN;
     }
-    if (pthread_cond_init(&t->done, NULL) != 0) {
+    if (pthread_cond_init(&t->done_cv, NULL) != 0) {
         pthread_cond_destroy(&t->wake);
         pthread_mutex_destroy(&t->mutex);
         return Q16_ERR_DOMAIN;
@@ -122,9 +137,7 @@ q16_status q16_team_init(q16_team *t, int threads) {
     t->count = threads;
     t->started = 1; /* marks the synchronisation objects as live for destroy */
     for (i = 1; i < threads; i++) {
-        t->helper[i].team = t;
-        t->helper[i].index = i;
-        if (pthread_create(&t->helper[i].thread, NULL, q16t_main, &t->helper[i]) != 0) {
+        if (pthread_create(&t->thread[i], NULL, q16t_main, t) != 0) {
             t->count = i; /* helpers 1..i-1 run */
             q16_team_destroy(t);
             return Q16_ERR_DOMAIN;
@@ -144,8 +157,8 @@ void q16_team_destroy(q16_team *t) {
     __atomic_add_fetch(&t->generation, 1u, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&t->wake);
     pthread_mutex_unlock(&t->mutex);
-    for (i = 1; i < t->count; i++) pthread_join(t->helper[i].thread, NULL);
-    pthread_cond_destroy(&t->done);
+    for (i = 1; i < t->count; i++) pthread_join(t->thread[i], NULL);
+    pthread_cond_destroy(&t->done_cv);
     pthread_cond_destroy(&t->wake);
     pthread_mutex_destroy(&t->mutex);
     t->started = 0;
@@ -159,15 +172,17 @@ void q16_team_run(q16_team *t, q16_team_fn fn, void *ctx) {
     }
     t->fn = fn;
     t->ctx = ctx;
-    __atomic_store_n(&t->pending, (unsigned)(t->count - 1), __ATOMIC_RELAXED);
+    __atomic_store_n(&t->done, 0u, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->claim, 0u, __ATOMIC_RELEASE);
     pthread_mutex_lock(&t->mutex);
     __atomic_add_fetch(&t->generation, 1u, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&t->wake);
     pthread_mutex_unlock(&t->mutex);
-    fn(ctx, 0, t->count);
-    if (q16t_await(&t->pending, 0u, 1) == 0u) return;
+    q16t_work(t);
+    if (q16t_await(&t->done, (unsigned)t->count, 1) == (unsigned)t->count) return;
     pthread_mutex_lock(&t->mutex);
-    while (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE) != 0u) pthread_cond_wait(&t->done, &t->mutex);
+    while (__atomic_load_n(&t->done, __ATOMIC_ACQUIRE) != (unsigned)t->count)
+        pthread_cond_wait(&t->done_cv, &t->mutex);
     pthread_mutex_unlock(&t->mutex);
 }
 

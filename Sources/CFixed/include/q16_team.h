@@ -11,10 +11,12 @@
  * for every worker count, 1 included. Saturation counts are kept per worker and
  * summed after the join (a sum of integers: the same for every split).
  *
- * The team: q16_team_init creates threads - 1 persistent threads once (the caller
- * is worker 0); q16_team_run wakes them, runs fn on every worker and returns when
- * all have finished. Idle workers spin briefly, then sleep on a condition
- * variable (they do not burn a core between steps). Nothing is allocated after
+ * The team: q16_team_init creates threads - 1 persistent threads once; q16_team_run
+ * runs one block of work per worker (fn(ctx, block, count)), each block exactly once,
+ * on whichever of the caller and the threads claims it first, and returns when all
+ * have finished (a thread that is not scheduled never holds the caller up: the
+ * caller runs the unclaimed blocks itself). Idle threads spin briefly, yield, then
+ * sleep on a condition variable (they do not burn a core between steps). Nothing is allocated after
  * q16_team_init. Without pthreads (not Linux, or Q16_NO_THREADS defined),
  * q16_team_init accepts threads == 1 only and q16_team_run runs on the caller.
  *
@@ -52,12 +54,13 @@ void q16_team_destroy(q16_team *t);
 /** Workers of the team (1 for t NULL). */
 int q16_team_count(const q16_team *t);
 
-/** The work of one worker: fn(ctx, worker, workers) with worker in [0, workers). */
+/** One block of a run: fn(ctx, block, blocks) with block in [0, blocks) (blocks = the team's count). */
 typedef void (*q16_team_fn)(void *ctx, int worker, int workers);
 
 /**
- * Runs fn(ctx, w, count) on every worker w (0 on the caller) and returns when all
- * have returned; their writes are visible to the caller then. t NULL: fn(ctx, 0, 1).
+ * Runs fn(ctx, b, count) once for every block b in [0, count), concurrently on the caller
+ * and the team's threads (any block on any of them), and returns when all have returned;
+ * their writes are visible to the caller then. t NULL: fn(ctx, 0, 1).
  */
 void q16_team_run(q16_team *t, q16_team_fn fn, void *ctx);
 
@@ -66,7 +69,7 @@ void q16_team_run(q16_team *t, q16_team_fn fn, void *ctx);
 /* ------------------------------------------------------------------ */
 /*
  * Each is its serial kernel's twin with a team (NULL: the caller alone) and, where
- * the kernel takes scratch, one scratch block per worker: worker w uses
+ * the kernel takes scratch, one scratch part per worker: block w uses
  * scratch + w * scratch_stride bytes, scratch_stride >= the serial kernel's
  * ..._buffer_size for the whole call and a multiple of 8 (scratch may be NULL where
  * the serial kernel accepts NULL). Results, status and saturation counts equal the
