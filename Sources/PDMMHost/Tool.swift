@@ -130,9 +130,10 @@ public final class Tool {
             """
         case "bench":
             return """
-            pdmm bench [kernels|train|conv] [--seconds S]
+            pdmm bench [kernels|train|conv] [--seconds S] [--threads N]
               kernels: GEMM GMAC/s at 64..512 next to a float32 GEMM in the same process.
-              train: samples/s and MAC/s per mode on the built-in data, float32 reference beside.
+              train: samples/s and MAC/s per mode on the built-in data, float32 reference beside
+              (the Q16.16 runs on N worker threads; default: the online cores, at most 4).
               conv: 3x3 (and 1-D) convolution forward / backward GMAC/s next to the GEMM and float32.
             """
         case "claims":
