@@ -71,8 +71,9 @@ void q16_team_run(q16_team *t, q16_team_fn fn, void *ctx);
  * Each is its serial kernel's twin with a team (NULL: the caller alone) and, where
  * the kernel takes scratch, one scratch part per worker: block w uses
  * scratch + w * scratch_stride bytes, scratch_stride >= the serial kernel's
- * ..._buffer_size for the whole call and a multiple of 8 (scratch may be NULL where
- * the serial kernel accepts NULL). Results, status and saturation counts equal the
+ * ..._buffer_size for the whole call and a multiple of the scratch's alignment (4 bytes,
+ * 8 for the int64 scratch of the updates); scratch may be NULL where the serial kernel
+ * accepts NULL, and spans q16_team_count(team) * scratch_stride bytes. Results, status and saturation counts equal the
  * serial kernel's for every team size when the call succeeds. A call below about
  * 32k multiply-accumulates runs on the caller alone. Errors: the checks of the
  * serial kernel on the whole call come first (nothing is written); a block's
