@@ -107,6 +107,8 @@ q16_status q16_par_gemm_nt(q16_team *team, q16_t *C, q16_t *scratch, size_t scra
     const size_t sbytes = scratch ? (size_t)q16_team_count(team) * scratch_stride : 0;
     if (nw == 1 || !q16p_gemm_valid(C, A, B, bias, scratch, sbytes, m, n, k))
         return q16_gemm_nt(C, scratch, A, B, bias, m, n, k, sat);
+    if (scratch && (scratch_stride < q16_gemm_nt_buffer_size(m, n, k) || scratch_stride % 4 != 0))
+        return Q16_ERR_SIZE; /* the workers' parts would overlap */
     q16p_clear(&g.r);
     g.C = C, g.scratch = scratch, g.stride = scratch_stride, g.A = A, g.B = B, g.bias = bias;
     g.m = m, g.n = n, g.k = k, g.nt = 1;
@@ -180,6 +182,8 @@ static q16_status q16p_update_go(q16_team *team, q16p_update *u, uint64_t *sat) 
     }
     s = q16p_update_check(u);
     if (s != Q16_OK) return s;
+    if (u->stride < q16_update_outer_sr_buffer_size(u->n) || u->stride % 8 != 0)
+        return Q16_ERR_SIZE; /* the workers' parts would overlap */
     /* every worker's scratch must be clear of the outputs and inputs, as the first one's is */
     for (w = 1; w < (size_t)nw; w++) {
         const void *sw = q16p_scratch(u->scratch, u->stride, (int)w);
@@ -271,6 +275,10 @@ static q16_status q16p_conv_go(q16_team *team, q16p_conv *c, uint64_t *sat) {
     if (nw == 1) {
         if (c->forward) return q16_conv_forward(c->out, c->scratch, c->in, c->Wt, c->bias, c->batch, p, sat);
         return q16_conv_backward_data(c->out, c->scratch, c->in, c->Wt, c->batch, p, sat);
+    }
+    if (c->scratch) {
+        const size_t need = c->forward ? q16_conv_forward_buffer_size(p) : q16_conv_backward_data_buffer_size(p);
+        if (c->stride < need || c->stride % 4 != 0) return Q16_ERR_SIZE; /* the workers' parts would overlap */
     }
     q16_team_run(team, q16p_conv_run, c);
     return q16p_finish(&c->r, Q16_TEAM_MAX, sat);

@@ -158,6 +158,10 @@ final class ParallelKernelTests: XCTestCase {
             }
         }
         XCTAssertEqual(w, before)
+        // a stride below one worker's row of 8 n bytes would make the workers' parts overlap
+        XCTAssertEqual(q16_par_update_outer_sr(teams[2]!.team, &w, nil, &s, 8 * 599, y, x, 1, 64, 64, 600, 1, 0, nil),
+                       Q16_ERR_SIZE)
+        XCTAssertEqual(w, before)
     }
 
     /// Convolution forward and input gradient split by samples (scratch per worker, or none).

@@ -73,11 +73,12 @@ void q16_team_run(q16_team *t, q16_team_fn fn, void *ctx);
  * scratch + w * scratch_stride bytes, scratch_stride >= the serial kernel's
  * ..._buffer_size for the whole call and a multiple of the scratch's alignment (4 bytes,
  * 8 for the int64 scratch of the updates); scratch may be NULL where the serial kernel
- * accepts NULL, and spans q16_team_count(team) * scratch_stride bytes. Results, status and saturation counts equal the
- * serial kernel's for every team size when the call succeeds. A call below about
+ * accepts NULL, and spans q16_team_count(team) * scratch_stride bytes. Results, status
+ * and saturation counts equal the serial kernel's for every team size when the call succeeds. A call below about
  * 32k multiply-accumulates runs on the caller alone. Errors: the checks of the
- * serial kernel on the whole call come first (nothing is written); a block's
- * error would be returned in block order.
+ * serial kernel on the whole call come first (nothing is written), then Q16_ERR_SIZE
+ * when the work is split and scratch_stride is too small or misaligned (the parts would
+ * overlap); a block's error would be returned in block order.
  */
 
 /** q16_gemm_nt split by rows of C (and A). */
