@@ -13,7 +13,9 @@ let package = Package(
         .target(
             name: "CFixed",
             path: "Sources/CFixed",
-            cSettings: [.unsafeFlags(["-std=c99", "-O3", "-fno-math-errno"])]
+            cSettings: [.unsafeFlags(["-std=c99", "-O3", "-fno-math-errno"])],
+            // q16_team.c: the worker threads (pthreads on Linux).
+            linkerSettings: [.linkedLibrary("pthread", .when(platforms: [.linux]))]
         ),
         .target(name: "CDigits", path: "Sources/CDigits"),
         .target(

@@ -22,6 +22,16 @@ q16_status q16_update_outer_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, int
                                           uint32_t gscale_q32, q16_t alpha_q16, uint32_t rho_q32,
                                           q16_phi_kind kind, int batch, int m, int n,
                                           uint64_t seed, uint64_t counter, uint64_t *sat) {
+    return q16_update_outer_riemannian_sr_rows(W, bias, phi, scratch, dY, X, lr_q32, gscale_q32, alpha_q16,
+                                               rho_q32, kind, batch, m, n, 0, m, seed, counter, sat);
+}
+
+/* The whole layer's checks, then rows i0..i1-1 (q16_par_update_outer_riemannian_sr's blocks). */
+q16_status q16_update_outer_riemannian_sr_rows(q16_t *W, q16_t *bias, q16_t *phi, int64_t *scratch,
+                                               const q16_t *dY, const q16_t *X, uint32_t lr_q32,
+                                               uint32_t gscale_q32, q16_t alpha_q16, uint32_t rho_q32,
+                                               q16_phi_kind kind, int batch, int m, int n, int i0, int i1,
+                                               uint64_t seed, uint64_t counter, uint64_t *sat) {
     uint64_t nsat = 0;
     size_t wn, i, j, b;
     int fast;
@@ -29,6 +39,7 @@ q16_status q16_update_outer_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, int
     if (kind == Q16_PHI_GRAD_SQUARED && !phi) return Q16_ERR_NULL;
     if (q16r_check_metric(kind, alpha_q16) != Q16_OK) return Q16_ERR_DOMAIN;
     if (batch <= 0 || m <= 0 || n <= 0) return Q16_ERR_SIZE;
+    if (i0 < 0 || i0 > i1 || i1 > m) return Q16_ERR_SIZE;
     if (batch > INT32_MAX / m || batch > INT32_MAX / n || m > INT32_MAX / n) return Q16_ERR_SIZE;
     wn = (size_t)m * (size_t)n;
     {
@@ -57,7 +68,7 @@ q16_status q16_update_outer_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, int
                         (uint64_t)q16i_maxabs(X, (size_t)batch * (size_t)n);
         fast = prod == 0 || (uint64_t)batch <= (uint64_t)INT64_MAX / prod;
     }
-    for (i = 0; i < (size_t)m; i++) {
+    for (i = (size_t)i0; i < (size_t)i1; i++) {
         /* exact row sums (int64, or 128-bit when int64 could overflow), each clamped once
            to +-2^62 (counted) */
         if (fast) {
@@ -85,7 +96,7 @@ q16_status q16_update_outer_riemannian_sr(q16_t *W, q16_t *bias, q16_t *phi, int
         }
     }
     if (bias) {
-        for (i = 0; i < (size_t)m; i++) {
+        for (i = (size_t)i0; i < (size_t)i1; i++) {
             int64_t s = 0;
             for (b = 0; b < (size_t)batch; b++) s += dY[b * (size_t)m + i]; /* |s| <= batch 2^31 < 2^62 */
             s = q16r_bias_s(s, &nsat); /* clamped to +-2^46 (counted), Q16 sum -> Q32.32: |s| <= 2^62 */

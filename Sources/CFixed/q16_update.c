@@ -134,11 +134,19 @@ static uint64_t q16u_outer_row128(q16_t *Wi, const q16_t *dY, const q16_t *X, ui
 q16_status q16_update_outer_sr(q16_t *W, q16_t *bias, int64_t *scratch, const q16_t *dY, const q16_t *X,
                                uint32_t lr_q32, int batch, int m, int n, uint64_t seed, uint64_t counter,
                                uint64_t *sat) {
+    return q16_update_outer_sr_rows(W, bias, scratch, dY, X, lr_q32, batch, m, n, 0, m, seed, counter, sat);
+}
+
+/* The whole layer's checks, then rows i0..i1-1 (q16_par_update_outer_sr gives each worker a range). */
+q16_status q16_update_outer_sr_rows(q16_t *W, q16_t *bias, int64_t *scratch, const q16_t *dY, const q16_t *X,
+                                    uint32_t lr_q32, int batch, int m, int n, int i0, int i1, uint64_t seed,
+                                    uint64_t counter, uint64_t *sat) {
     uint64_t nsat = 0, prod;
     size_t wb, sb, yb, xb, bb;
     int i, b, fast;
     if (W == NULL || scratch == NULL || dY == NULL || X == NULL) return Q16_ERR_NULL;
     if (batch <= 0 || m <= 0 || n <= 0) return Q16_ERR_SIZE;
+    if (i0 < 0 || i0 > i1 || i1 > m) return Q16_ERR_SIZE;
     if (!q16i_mul_fits(batch, m) || !q16i_mul_fits(batch, n) || !q16i_mul_fits(m, n)) return Q16_ERR_SIZE;
     sb = q16_update_outer_sr_buffer_size(n);
     if (sb == 0) return Q16_ERR_SIZE;
@@ -157,7 +165,7 @@ q16_status q16_update_outer_sr(q16_t *W, q16_t *bias, int64_t *scratch, const q1
            (uint64_t)q16i_maxabs(X, (size_t)batch * (size_t)n);
     fast = prod == 0 || (uint64_t)batch <= (uint64_t)INT64_MAX / prod;
 
-    for (i = 0; i < m; i++) {
+    for (i = i0; i < i1; i++) {
         q16_t *Wi = W + (size_t)i * (size_t)n;
         const uint64_t cbase = counter + (uint64_t)i * (uint64_t)n;
         nsat += fast ? q16u_outer_row(Wi, scratch, dY, X, lr_q32, batch, m, n, i, seed, cbase)
@@ -165,7 +173,7 @@ q16_status q16_update_outer_sr(q16_t *W, q16_t *bias, int64_t *scratch, const q1
     }
     if (bias) {
         const uint64_t cbase = counter + (uint64_t)m * (uint64_t)n;
-        for (i = 0; i < m; i++) {
+        for (i = i0; i < i1; i++) {
             int64_t s = 0; /* |s| <= batch * 2^31 < 2^62 */
             int64_t d;
             for (b = 0; b < batch; b++) s += dY[(size_t)b * (size_t)m + (size_t)i];

@@ -12,10 +12,13 @@ enum Kernels {
     /// out[rows x nOut] = x[rows x nIn] * W[nOut x nIn]^T + b; `scratch` holds the
     /// `denseForwardScratchWords(rows: batch, ...)` words the plan gave this layer
     /// (taken from the arena's scratch), or none (the unpacked path: the same results).
+    /// Split by rows over `team` (one scratch part per worker: `scratch` holds
+    /// team.count x the per-worker words).
     static func denseForward(_ out: Tensor, _ x: Tensor, _ w: Tensor, _ b: Tensor, scratch: Tensor,
-                             rows: Int, nIn: Int, nOut: Int, sat: inout UInt64) {
-        check(q16_gemm_nt(out.base, scratch.count > 0 ? scratch.base : nil, x.base, w.base, b.base,
-                          Int32(rows), Int32(nOut), Int32(nIn), &sat), "gemm_nt")
+                             rows: Int, nIn: Int, nOut: Int, team: WorkerTeam, sat: inout UInt64) {
+        check(q16_par_gemm_nt(team.team, out.base, scratch.count > 0 ? scratch.base : nil,
+                              team.strideBytes(words: scratch.count), x.base, w.base, b.base,
+                              Int32(rows), Int32(nOut), Int32(nIn), &sat), "gemm_nt")
     }
 
     /// Q16.16 words of scratch a dense forward of at most `rows` rows uses
@@ -26,8 +29,9 @@ enum Kernels {
 
     /// dx[rows x nIn] = dy[rows x nOut] * W[nOut x nIn]
     static func denseBackwardInput(_ dx: Tensor, _ dy: Tensor, _ w: Tensor,
-                                   rows: Int, nIn: Int, nOut: Int, sat: inout UInt64) {
-        check(q16_gemm_nn(dx.base, dy.base, w.base, Int32(rows), Int32(nIn), Int32(nOut), &sat), "gemm_nn")
+                                   rows: Int, nIn: Int, nOut: Int, team: WorkerTeam, sat: inout UInt64) {
+        check(q16_par_gemm_nn(team.team, dx.base, dy.base, w.base, Int32(rows), Int32(nIn), Int32(nOut), &sat),
+              "gemm_nn")
     }
 
     /// g[nOut x nIn] = dy^T * x  (the weight gradient, summed over the batch)
@@ -55,11 +59,12 @@ enum Kernels {
         check(q16_softmax_xent(z.base, loss.base, z.base, labels, Int32(rows), Int32(classes), &sat), "softmax_xent")
     }
 
+    /// Split by rows of W over `team`; `scratch` holds team.count rows of 8 nIn bytes.
     static func fusedUpdate(_ w: Tensor, _ b: Tensor, scratch: UnsafeMutablePointer<Int64>,
                             dy: Tensor, x: Tensor, lr: UInt32, rows: Int, nIn: Int, nOut: Int,
-                            seed: UInt64, counter: UInt64, sat: inout UInt64) {
-        check(q16_update_outer_sr(w.base, b.base, scratch, dy.base, x.base, lr, Int32(rows),
-                                  Int32(nOut), Int32(nIn), seed, counter, &sat), "update_outer_sr")
+                            seed: UInt64, counter: UInt64, team: WorkerTeam, sat: inout UInt64) {
+        check(q16_par_update_outer_sr(team.team, w.base, b.base, scratch, 8 * nIn, dy.base, x.base, lr, Int32(rows),
+                                      Int32(nOut), Int32(nIn), seed, counter, &sat), "update_outer_sr")
     }
 
     static func momentumUpdate(_ w: Tensor, _ v: Tensor, _ g: Tensor, mu: UInt32, lr: UInt32,
@@ -71,10 +76,11 @@ enum Kernels {
     static func riemannianUpdate(_ w: Tensor, _ b: Tensor, phi: Tensor?, scratch: UnsafeMutablePointer<Int64>,
                                  dy: Tensor, x: Tensor, lr: UInt32, gscale: UInt32, alpha: Int32, rho: UInt32,
                                  weightMagnitude: Bool, rows: Int, nIn: Int, nOut: Int,
-                                 seed: UInt64, counter: UInt64, sat: inout UInt64) {
-        check(q16_update_outer_riemannian_sr(w.base, b.base, phi?.base, scratch, dy.base, x.base, lr, gscale, alpha,
-                                             rho, weightMagnitude ? Q16_PHI_WEIGHT_ABS : Q16_PHI_GRAD_SQUARED,
-                                             Int32(rows), Int32(nOut), Int32(nIn), seed, counter, &sat),
+                                 seed: UInt64, counter: UInt64, team: WorkerTeam, sat: inout UInt64) {
+        check(q16_par_update_outer_riemannian_sr(team.team, w.base, b.base, phi?.base, scratch, 8 * nIn, dy.base,
+                                                 x.base, lr, gscale, alpha, rho,
+                                                 weightMagnitude ? Q16_PHI_WEIGHT_ABS : Q16_PHI_GRAD_SQUARED,
+                                                 Int32(rows), Int32(nOut), Int32(nIn), seed, counter, &sat),
               "update_outer_riemannian_sr")
     }
 

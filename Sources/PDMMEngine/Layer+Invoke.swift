@@ -12,17 +12,19 @@ extension Layer {
     /// s_l from s_{l-1} = `x`: the trainable operation writes z_l into `z` (the
     /// same view as `out` when the layer has no pool), the pool reads `z` and
     /// writes `out` (max pooling's argmax into `idx` when given), then ReLU in place.
+    /// `scratch` holds team.count parts, one per worker (the kernels split the output over `team`).
     func forward(out: Tensor, z: Tensor, x: Tensor, params p: Tensor, scratch: Tensor,
-                 idx: UnsafeMutablePointer<Int32>?, rows: Int, sat: inout UInt64) {
+                 idx: UnsafeMutablePointer<Int32>?, rows: Int, team: WorkerTeam, sat: inout UInt64) {
         let target = hasPool ? z : out
         switch kind {
         case .dense:
             Kernels.denseForward(target, x, weights(p), bias(p), scratch: scratch, rows: rows,
-                                 nIn: input.count, nOut: pre.count, sat: &sat)
+                                 nIn: input.count, nOut: pre.count, team: team, sat: &sat)
         case .conv:
             var cp = convParams
-            Kernels.check(q16_conv_forward(target.base, scratch.count > 0 ? scratch.base : nil, x.base, p.base,
-                                           p.base + weightCount, Int32(rows), &cp, &sat), "conv_forward")
+            Kernels.check(q16_par_conv_forward(team.team, target.base, scratch.count > 0 ? scratch.base : nil,
+                                               team.strideBytes(words: scratch.count), x.base, p.base,
+                                               p.base + weightCount, Int32(rows), &cp, &sat), "conv_forward")
         }
         let (c, h, w) = (Int32(pre.channels), Int32(pre.height), Int32(pre.width))
         switch pool {
@@ -39,14 +41,17 @@ extension Layer {
 
     /// dL/ds_{l-1} into `dx` from dL/dz_l = `dy` (the transposed operation;
     /// the layer below applies its own ReLU and pool backward).
-    func backwardData(dx: Tensor, dy: Tensor, params p: Tensor, scratch: Tensor, rows: Int, sat: inout UInt64) {
+    func backwardData(dx: Tensor, dy: Tensor, params p: Tensor, scratch: Tensor, rows: Int, team: WorkerTeam,
+                      sat: inout UInt64) {
         switch kind {
         case .dense:
-            Kernels.denseBackwardInput(dx, dy, weights(p), rows: rows, nIn: input.count, nOut: pre.count, sat: &sat)
+            Kernels.denseBackwardInput(dx, dy, weights(p), rows: rows, nIn: input.count, nOut: pre.count, team: team,
+                                       sat: &sat)
         case .conv:
             var cp = convParams
-            Kernels.check(q16_conv_backward_data(dx.base, scratch.count > 0 ? scratch.base : nil, dy.base, p.base,
-                                                 Int32(rows), &cp, &sat), "conv_backward_data")
+            Kernels.check(q16_par_conv_backward_data(team.team, dx.base, scratch.count > 0 ? scratch.base : nil,
+                                                     team.strideBytes(words: scratch.count), dy.base, p.base,
+                                                     Int32(rows), &cp, &sat), "conv_backward_data")
         }
     }
 
@@ -71,11 +76,11 @@ extension Layer {
     /// The fused SGD step: W -= SR(lr sum_b grad), b likewise, from dL/dz_l = `dy`
     /// and the input `x`; `scratch` holds `updateScratchBytes(fused: true)`.
     func fusedSGD(_ p: Tensor, scratch: UnsafeMutablePointer<Int64>, dy: Tensor, x: Tensor, lr: UInt32, rows: Int,
-                  seed: UInt64, counter: UInt64, sat: inout UInt64) {
+                  seed: UInt64, counter: UInt64, team: WorkerTeam, sat: inout UInt64) {
         switch kind {
         case .dense:
             Kernels.fusedUpdate(weights(p), bias(p), scratch: scratch, dy: dy, x: x, lr: lr, rows: rows,
-                                nIn: input.count, nOut: pre.count, seed: seed, counter: counter, sat: &sat)
+                                nIn: input.count, nOut: pre.count, seed: seed, counter: counter, team: team, sat: &sat)
         case .conv:
             var cp = convParams
             Kernels.check(q16_conv_backward_weights_sr(p.base, p.base + weightCount, scratch, dy.base, x.base, lr,
@@ -101,13 +106,13 @@ extension Layer {
     /// EMA state (P_l words) or nil for |w|.
     func riemannian(_ p: Tensor, phi: Tensor?, scratch: UnsafeMutablePointer<Int64>, dy: Tensor, x: Tensor,
                     lr: UInt32, gscale: UInt32, alpha: Int32, rho: UInt32, weightMagnitude: Bool, rows: Int,
-                    seed: UInt64, counter: UInt64, sat: inout UInt64) {
+                    seed: UInt64, counter: UInt64, team: WorkerTeam, sat: inout UInt64) {
         switch kind {
         case .dense:
             Kernels.riemannianUpdate(weights(p), bias(p), phi: phi, scratch: scratch, dy: dy, x: x, lr: lr,
                                      gscale: gscale, alpha: alpha, rho: rho, weightMagnitude: weightMagnitude,
                                      rows: rows, nIn: input.count, nOut: pre.count, seed: seed, counter: counter,
-                                     sat: &sat)
+                                     team: team, sat: &sat)
         case .conv:
             var cp = convParams
             Kernels.check(q16_conv_backward_weights_riemannian_sr(

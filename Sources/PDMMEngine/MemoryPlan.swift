@@ -54,7 +54,9 @@
 ///                       `q16_conv_forward_buffer_size` (im2col, batch-independent),
 ///                       dense `q16_gemm_nt_buffer_size(B, n_l, n_{l-1})`, the packed
 ///                       block of the input (at most 16 KiB; 0 when the plan is
-///                       unpacked, `packedForward`).
+///                       unpacked, `packedForward`);
+///                       all of it x `threads`: each worker of the parallel kernels
+///                       has its own scratch (`WorkerTeam`).
 ///
 /// blockwise(k) has ceil(L/k) stages run one after another in the same arena:
 /// its plan is the per-category maximum over stages, and its peak writable
@@ -81,6 +83,8 @@ public struct MemoryPlan: Equatable, Sendable {
     /// up to 16 KiB, faster for small widths) or runs unpacked (no scratch, the same
     /// results bit for bit). `fitting(...)` drops the packing when only that fits.
     public let packedForward: Bool
+    /// Workers of the run's kernels (`WorkerTeam.count`): the scratch is planned once per worker.
+    public let threads: Int
 
     /// Sum of the writable categories: the arena size this plan needs.
     public var peakWritable: Int { bytes.writable }
@@ -94,9 +98,12 @@ public struct MemoryPlan: Equatable, Sendable {
     /// provenance snapshot W_provenance, and the fused-update scratch row even
     /// when the optimizer itself uses a gradient buffer (IVC's combined update
     /// is fused: no gradient buffer of its own).
-    public init(shape: NetworkShape, batch: Int, mode: TrainingMode,
-                optimizer: OptimizerKind, calibration: Bool = false, packedForward: Bool = true) throws(EngineError) {
+    public init(shape: NetworkShape, batch: Int, mode: TrainingMode, optimizer: OptimizerKind,
+                calibration: Bool = false, packedForward: Bool = true, threads: Int = 1) throws(EngineError) {
         if batch < 1 { throw .batchZero(value: batch) }
+        if threads < 1 || threads > WorkerTeam.maxThreads {
+            throw .invalidParameter(name: "threads", reason: "must be between 1 and \(WorkerTeam.maxThreads)")
+        }
         try mode.validate(layers: shape.layerCount)
         try MemoryPlan.validate(optimizer: optimizer)
         // Every activation tensor of a batch together: at most maxWords (so byte counts
@@ -108,6 +115,7 @@ public struct MemoryPlan: Equatable, Sendable {
         self.optimizer = optimizer
         self.calibration = calibration
         self.packedForward = packedForward
+        self.threads = threads
         let stages = mode.stages(layers: shape.layerCount)
         var per: [ByteCounts] = []
         var total = ByteCounts()
@@ -117,6 +125,7 @@ public struct MemoryPlan: Equatable, Sendable {
                 b.optimizer += b.weightsTrainable
                 b.scratch = MemoryPlan.stagePlan(shape, batch, st, .sgd, packed: packedForward).scratch
             }
+            b.scratch *= threads
             per.append(b)
             total = total.maximum(b)
         }
@@ -134,12 +143,13 @@ public struct MemoryPlan: Equatable, Sendable {
     /// p.packedForward   // false if only the unpacked plan fits
     /// ```
     public static func fitting(shape: NetworkShape, batch: Int, mode: TrainingMode, optimizer: OptimizerKind,
-                               calibration: Bool = false, budget: Int) throws(EngineError) -> MemoryPlan {
+                               calibration: Bool = false, threads: Int = 1,
+                               budget: Int) throws(EngineError) -> MemoryPlan {
         let packed = try MemoryPlan(shape: shape, batch: batch, mode: mode, optimizer: optimizer,
-                                    calibration: calibration, packedForward: true)
+                                    calibration: calibration, packedForward: true, threads: threads)
         if packed.peakWritable <= budget { return packed }
         let lean = try MemoryPlan(shape: shape, batch: batch, mode: mode, optimizer: optimizer,
-                                  calibration: calibration, packedForward: false)
+                                  calibration: calibration, packedForward: false, threads: threads)
         if lean.peakWritable <= budget { return lean }
         throw .budgetExceeded(planned: lean.bytes, budget: budget)
     }

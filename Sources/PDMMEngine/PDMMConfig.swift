@@ -65,6 +65,8 @@ public struct PDMMConfig: Equatable {
     public var learningRate = 0.05
     public var optimizer = OptimizerKind.sgd
     public var seed: UInt64 = 1
+    /// Worker threads of every trainer's kernels (`TrainingOptions.threads`); the results are the same for every count.
+    public var threads = 1
     public init() {}
 
     public func validate(layers L: Int) throws(EngineError) {

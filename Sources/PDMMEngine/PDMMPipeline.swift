@@ -182,9 +182,10 @@ public final class PDMMPipeline {
             if inIdx.isEmpty || outIdx.isEmpty { continue }
             let model = Model(shape: shape, seed: config.seed &+ UInt64(f) &+ 1)
             let t = try Trainer(model: model, batch: config.batch, mode: .bp, optimizer: config.optimizer,
-                                options: TrainingOptions(learningRate: config.learningRate, seed: config.seed &+ UInt64(f)),
+                                options: TrainingOptions(learningRate: config.learningRate, seed: config.seed &+ UInt64(f),
+                                                         threads: config.threads),
                                 budget: try MemoryPlan(shape: shape, batch: config.batch, mode: .bp,
-                                                       optimizer: config.optimizer).peakWritable)
+                                                       optimizer: config.optimizer, threads: config.threads).peakWritable)
             let fit = train.subset(inIdx), held = train.subset(outIdx)
             t.beginStage(0)
             for e in 0..<config.selectionEpochs { _ = try t.trainEpoch(fit, epoch: e) }
@@ -251,9 +252,11 @@ public final class PDMMPipeline {
     /// Phase 1: trains G_Ideal on D_Ideal minus its held-out part (selecting D_Ideal first if needed).
     public func learnIdeal() throws(EngineError) {
         try selectIdeal()
-        let plan = try MemoryPlan(shape: shape, batch: config.batch, mode: idealMode, optimizer: config.optimizer)
+        let plan = try MemoryPlan(shape: shape, batch: config.batch, mode: idealMode, optimizer: config.optimizer,
+                                  threads: config.threads)
         let t = try Trainer(model: stable, batch: config.batch, mode: idealMode, optimizer: config.optimizer,
-                            options: TrainingOptions(learningRate: config.learningRate, seed: config.seed),
+                            options: TrainingOptions(learningRate: config.learningRate, seed: config.seed,
+                                                     threads: config.threads),
                             budget: plan.peakWritable)
         for s in 0..<t.stageCount {
             t.beginStage(s)
@@ -329,17 +332,20 @@ public final class PDMMPipeline {
         let calibrate = config.ivcPeriod > 0
         let onCopy = calibrate && config.ivcTarget == .errorAwareCopy
         let plan = try MemoryPlan(shape: shape, batch: config.batch, mode: mode, optimizer: config.optimizer,
-                                  calibration: onCopy)
+                                  calibration: onCopy, threads: config.threads)
         let t = try Trainer(model: errorAware, batch: config.batch, mode: mode, optimizer: config.optimizer,
-                            options: TrainingOptions(learningRate: config.learningRate, seed: config.seed ^ 0xDEF),
+                            options: TrainingOptions(learningRate: config.learningRate, seed: config.seed ^ 0xDEF,
+                                                     threads: config.threads),
                             budget: plan.peakWritable, calibration: onCopy)
         t.beginStage(0)
         // The calibration run on G_Ideal (Theorem 1): its own arena, SGD-shaped (IVC is fused).
         var c: Trainer? = nil
         if calibrate && !onCopy {
-            let cp = try MemoryPlan(shape: shape, batch: config.batch, mode: mode, optimizer: .sgd, calibration: true)
+            let cp = try MemoryPlan(shape: shape, batch: config.batch, mode: mode, optimizer: .sgd, calibration: true,
+                                    threads: config.threads)
             let ct = try Trainer(model: stable, batch: config.batch, mode: mode, optimizer: .sgd,
-                                 options: TrainingOptions(learningRate: config.learningRate, seed: config.seed ^ 0x1FC),
+                                 options: TrainingOptions(learningRate: config.learningRate, seed: config.seed ^ 0x1FC,
+                                                          threads: config.threads),
                                  budget: cp.peakWritable, calibration: true)
             ct.beginStage(0)
             c = ct
@@ -356,7 +362,7 @@ public final class PDMMPipeline {
             // Planned per phase: a defect step uses the optimizer's own buffers; an IVC
             // step is fused (scratch, no gradient buffer) and keeps W_provenance.
             defect.planned.scratch = try MemoryPlan(shape: shape, batch: config.batch, mode: mode,
-                                                    optimizer: config.optimizer).bytes.scratch
+                                                    optimizer: config.optimizer, threads: config.threads).bytes.scratch
             ivc.planned.gradients = 0
         } else {
             ivc.alsoResident = plan.bytes

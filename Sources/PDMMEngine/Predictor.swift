@@ -28,6 +28,8 @@ public final class Predictor {
     let L: Int
     /// Scratch words of each layer's dense forward (index 1...L), computed once.
     let forwardScratch: [Int]
+    /// The predictor runs on the calling thread alone (a team of one: no thread is started).
+    let team: WorkerTeam
     let perSampleCount: Int
     /// Bumped by every `deviations` call: older tables then refuse to be read.
     var generation = 0
@@ -53,6 +55,7 @@ public final class Predictor {
         self.planned = b
         self.L = L
         self.forwardScratch = MemoryPlan.forwardScratchWordsPerLayer(shape, batch, packed: true)
+        team = try WorkerTeam(threads: 1)
         self.perSampleCount = perSampleCount
         if b.writable > budget { throw .budgetExceeded(planned: b, budget: budget) }
         arena = Arena(plannedBytes: b, budget: budget)
@@ -82,7 +85,7 @@ public final class Predictor {
             let mark = arena.mark(.scratch)
             let scratch = arena.take(.scratch, forwardScratch[l])
             layer.forward(out: out, z: buffers.2, x: x, params: model.layer(l), scratch: scratch, idx: nil,
-                          rows: rows, sat: &saturations)
+                          rows: rows, team: team, sat: &saturations)
             arena.release(.scratch, to: mark)
             macs += UInt64(rows * layer.macsPerSample)
             x = out

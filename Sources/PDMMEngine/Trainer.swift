@@ -35,9 +35,13 @@ public struct TrainingOptions: Equatable {
     public var learningRate: Double
     /// Seeds stochastic rounding, batch order and auxiliary-head initialisation.
     public var seed: UInt64
-    public init(learningRate: Double = 0.05, seed: UInt64 = 1) {
+    /// Worker threads of the kernels (`WorkerTeam`), started once with the trainer. The
+    /// results are bit-identical for every count; the plan's scratch grows with it.
+    public var threads: Int
+    public init(learningRate: Double = 0.05, seed: UInt64 = 1, threads: Int = 1) {
         self.learningRate = learningRate
         self.seed = seed
+        self.threads = threads
     }
 }
 
@@ -64,6 +68,8 @@ public final class Trainer {
     public let plan: MemoryPlan
     public let arena: Arena
     public let options: TrainingOptions
+    /// The kernels' workers (`plan.threads` of them), started at init.
+    public let team: WorkerTeam
     public private(set) var macs = MACCounts()
     /// Results clamped by any kernel so far.
     public internal(set) var saturations: UInt64 = 0
@@ -116,7 +122,7 @@ public final class Trainer {
     public convenience init(model: Model, batch: Int, mode: TrainingMode, optimizer: OptimizerKind,
                             options: TrainingOptions, budget: Int, calibration: Bool = false) throws(EngineError) {
         let plan = try MemoryPlan.fitting(shape: model.shape, batch: batch, mode: mode, optimizer: optimizer,
-                                          calibration: calibration, budget: budget)
+                                          calibration: calibration, threads: options.threads, budget: budget)
         let arena = try Arena(plan: plan, budget: budget)
         try self.init(model: model, plan: plan, arena: arena, options: options)
     }
@@ -125,7 +131,7 @@ public final class Trainer {
     public convenience init(model: Model, batch: Int, mode: TrainingMode, optimizer: OptimizerKind,
                             options: TrainingOptions, memory: UnsafeMutableRawBufferPointer) throws(EngineError) {
         let plan = try MemoryPlan.fitting(shape: model.shape, batch: batch, mode: mode, optimizer: optimizer,
-                                          budget: memory.count)
+                                          threads: options.threads, budget: memory.count)
         let arena = try Arena(plan: plan, memory: memory)
         try self.init(model: model, plan: plan, arena: arena, options: options)
     }
@@ -138,6 +144,7 @@ public final class Trainer {
         self.plan = plan
         self.arena = arena
         self.options = options
+        team = try WorkerTeam(threads: plan.threads)
         L = model.shape.layerCount
         n = model.shape.widths
         net = model.shape
@@ -618,9 +625,9 @@ public final class Trainer {
                       idx: UnsafeMutablePointer<Int32>?) {
         let layer = layerAt(l)
         let mark = arena.mark(.scratch)
-        let scratch = arena.take(.scratch, forwardScratch[l])
+        let scratch = arena.take(.scratch, forwardScratch[l] * team.count)
         let t0 = tick()
-        layer.forward(out: out, z: z, x: x, params: params[l], scratch: scratch, idx: idx, rows: rows,
+        layer.forward(out: out, z: z, x: x, params: params[l], scratch: scratch, idx: idx, rows: rows, team: team,
                       sat: &saturations)
         phaseTimes.forward &+= tick() &- t0
         arena.release(.scratch, to: mark)
@@ -641,9 +648,10 @@ public final class Trainer {
         let m = UInt64(rows * layer.macsPerSample)
         if propagate {
             let mark = arena.mark(.scratch)
-            let scratch = arena.take(.scratch, layer.backwardDataScratchWords)
+            let scratch = arena.take(.scratch, layer.backwardDataScratchWords * team.count)
             let t0 = tick()
-            layer.backwardData(dx: below, dy: delta, params: p, scratch: scratch, rows: rows, sat: &saturations)
+            layer.backwardData(dx: below, dy: delta, params: p, scratch: scratch, rows: rows, team: team,
+                               sat: &saturations)
             phaseTimes.backwardData &+= tick() &- t0
             arena.release(.scratch, to: mark)
             macs.backward += m
@@ -666,7 +674,7 @@ public final class Trainer {
             let gmark = arena.mark(.gradients)
             let g = arena.take(.gradients, p.count)
             let mark = arena.mark(.scratch)
-            let scratch = arena.takeScratch64(layer.updateScratchBytes(fused: false) / 8)
+            let scratch = arena.takeScratch64(layer.updateScratchBytes(fused: false) / 8 * team.count)
             layer.gradient(g, scratch: scratch, dy: delta, x: a, rows: rows, sat: &saturations)
             arena.release(.scratch, to: mark)
             Kernels.momentumUpdate(p, velocity[l], g, mu: Trainer.rateQ32(mu), lr: lr,
@@ -675,11 +683,11 @@ public final class Trainer {
             randomCounter &+= UInt64(2 * p.count)
         case .riemannian(let alpha, let rho, let phi):
             let mark = arena.mark(.scratch)
-            let scratch = arena.takeScratch64(layer.updateScratchBytes(fused: true) / 8)
+            let scratch = arena.takeScratch64(layer.updateScratchBytes(fused: true) / 8 * team.count)
             layer.riemannian(p, phi: phi == .gradSquared ? velocity[l] : nil, scratch: scratch, dy: delta, x: a,
                              lr: lr, gscale: Trainer.rateQ32(1 / Double(rows)), alpha: Trainer.q16(alpha),
                              rho: Trainer.rateQ32(rho), weightMagnitude: phi == .weightMagnitude, rows: rows,
-                             seed: options.seed, counter: randomCounter, sat: &saturations)
+                             seed: options.seed, counter: randomCounter, team: team, sat: &saturations)
             arena.release(.scratch, to: mark)
             randomCounter &+= UInt64(p.count)
         }
@@ -690,9 +698,9 @@ public final class Trainer {
     /// gradient sums in scratch.
     func fusedSGD(_ layer: Layer, _ p: Tensor, delta: Tensor, input a: Tensor, lr: UInt32, rows: Int) {
         let mark = arena.mark(.scratch)
-        let scratch = arena.takeScratch64(layer.updateScratchBytes(fused: true) / 8)
+        let scratch = arena.takeScratch64(layer.updateScratchBytes(fused: true) / 8 * team.count)
         layer.fusedSGD(p, scratch: scratch, dy: delta, x: a, lr: lr, rows: rows, seed: options.seed,
-                       counter: randomCounter, sat: &saturations)
+                       counter: randomCounter, team: team, sat: &saturations)
         arena.release(.scratch, to: mark)
         randomCounter &+= UInt64(p.count)
     }

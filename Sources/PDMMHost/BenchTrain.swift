@@ -47,16 +47,18 @@ enum TrainBench {
         var floatSamplesPerSecond = 0.0
     }
 
-    static func run(seconds: Double) throws -> String {
-        var s = "Training steps: bp + SGD, one thread, real data (the first 80 % of a seeded split), "
-        s += "\(benchCell(seconds)) s per shape after a warm-up.\n\n"
+    static func run(seconds: Double, threads: Int = 1) throws -> String {
+        var s = "Training steps: bp + SGD, real data (the first 80 % of a seeded split), "
+        s += "\(benchCell(seconds)) s per shape and thread count after a warm-up. The phases are those of the "
+        s += "one-thread run; the last column is the same steps on \(threads) worker thread(s) (--threads), "
+        s += "as a speed-up over one thread (the weights are identical).\n\n"
         var gemm = [Int32](repeating: 0, count: 256 * 256)
         let (a, b) = benchSquareOperands(256)
         var failed = 0
         let peak = benchQ16GemmNN(256, a: a, b: b, c: &gemm, seconds: max(seconds / 2, 0.2), failed: &failed)
         s += "q16_gemm_nn 256^3 in this process: \(benchCell(peak)) GMAC/s\n\n"
-        s += "| shape | batch | step GMAC/s | / GEMM | samples/s | forward | backward data | update | softmax+loss | other | float32 samples/s | q16 / float32 |\n"
-        s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        s += "| shape | batch | step GMAC/s | / GEMM | samples/s | forward | backward data | update | softmax+loss | other | float32 samples/s | q16 / float32 | \(threads) threads |\n"
+        s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         var cache: [String: Dataset] = [:]
         for shape in shapes {
             let data: Dataset
@@ -68,24 +70,26 @@ enum TrainBench {
                 data = shape.data == "digits" ? BuiltinData.digits() : try CSVLoader.load(path: shape.data)
                 cache[shape.data] = data
             }
-            let r = try measure(shape, data: data, seconds: seconds)
+            let r = try measure(shape, data: data, seconds: seconds, threads: 1)
+            let rt = threads > 1 ? try measure(shape, data: data, seconds: seconds, threads: threads, float: false) : r
             let p = r.phases, t = Double(max(p.total, 1))
             func pct(_ v: UInt64) -> String { String(format: "%.0f %%", 100 * Double(v) / t) }
             s += "| \(shape.name) | \(shape.batch) | \(benchCell(r.gmacs)) | \(String(format: "%.0f %%", 100 * r.gmacs / peak)) | "
             s += "\(String(format: "%.0f", r.samplesPerSecond)) | \(pct(p.forward)) | \(pct(p.backwardData)) | \(pct(p.update)) | "
             s += "\(pct(p.loss)) | \(pct(p.other)) | \(String(format: "%.0f", r.floatSamplesPerSecond)) | "
-            s += "\(benchCell(r.samplesPerSecond / r.floatSamplesPerSecond)) |\n"
+            s += "\(benchCell(r.samplesPerSecond / r.floatSamplesPerSecond)) | \(benchCell(rt.samplesPerSecond / r.samplesPerSecond))x |\n"
         }
         s += "\nforward: GEMM/conv with the bias, pooling and ReLU; backward data: the transposed GEMM/conv, ReLU mask "
         s += "and pool backward; update: the fused exact weight-gradient sums and the stochastic-rounding steps "
         s += "(one counter-based draw per weight); softmax+loss: the integer exp, the loss and its gradient; "
         s += "other: batch copy and bookkeeping. float32: the float reference (plain Swift loops, not BLAS).\n\n"
-        s += try modes(seconds: seconds)
+        s += try modes(seconds: seconds, threads: threads)
         return s
     }
 
     /// bp + SGD steps over `data` for `seconds` (after one warm-up pass over 8 batches).
-    static func measure(_ shape: Shape, data raw: Dataset, seconds: Double) throws -> Row {
+    static func measure(_ shape: Shape, data raw: Dataset, seconds: Double, threads: Int,
+                        float: Bool = true) throws -> Row {
         let network: NetworkShape
         if let text = shape.net { network = try NetworkShape(spec: NetworkSpec.parse(text)) } else {
             network = try NetworkShape(widths: shape.widths)
@@ -93,9 +97,10 @@ enum TrainBench {
         let channels = network.spec.input.channels
         let (train, _, _) = prepareSplit(raw, seed: 1, channels: channels)
         let model = Model(shape: network, seed: 1)
-        let plan = try MemoryPlan(shape: network, batch: shape.batch, mode: .bp, optimizer: .sgd)
+        let plan = try MemoryPlan(shape: network, batch: shape.batch, mode: .bp, optimizer: .sgd, threads: threads)
         let t = try Trainer(model: model, batch: shape.batch, mode: .bp, optimizer: .sgd,
-                            options: TrainingOptions(learningRate: 0.05, seed: 1), budget: plan.peakWritable)
+                            options: TrainingOptions(learningRate: 0.05, seed: 1, threads: threads),
+                            budget: plan.peakWritable)
         t.beginStage(0)
         t.clock = nanos
         let batches = train.count / shape.batch
@@ -117,6 +122,7 @@ enum TrainBench {
         row.gmacs = Double(t.macs.total - macs0) / dt / 1e9
         row.macsPerSample = (t.macs.total - macs0) / UInt64(steps * shape.batch)
         row.phases = t.phaseTimes
+        if !float { return row }
         // float32: the same network and batch over enough samples for ~seconds/2.
         let ref = FloatReference(model: Model(shape: network, seed: 1))
         let probe = train.subset(Array(0..<min(train.count, 4 * shape.batch)))
@@ -132,10 +138,10 @@ enum TrainBench {
 
     /// Samples/s and MAC/s per mode on the built-in data, with the float32
     /// reference's samples/s in the same process for the ratio.
-    static func modes(seconds: Double) throws -> String {
+    static func modes(seconds: Double, threads: Int) throws -> String {
         let (train, _, _) = prepareSplit(BuiltinData.digits(), seed: 1)
         let widths = [64, 128, 128, 128, 10]
-        var s = "Per mode, digits 64-128-128-128-10, batch 32, one epoch per run:\n\n"
+        var s = "Per mode, digits 64-128-128-128-10, batch 32, one epoch per run, \(threads) thread(s):\n\n"
         s += "| mode | samples/s | MMAC/s | MACs per sample | vs float32 reference |\n|---|---:|---:|---:|---:|\n"
         let ref = FloatReference(model: Model(shape: try NetworkShape(widths: widths), seed: 1))
         let t0 = Date()
@@ -146,6 +152,7 @@ enum TrainBench {
             cfg.widths = widths
             cfg.mode = mode
             cfg.epochs = 1
+            cfg.threads = threads
             let start = Date()
             var samples = 0
             var macs: UInt64 = 0
@@ -158,7 +165,8 @@ enum TrainBench {
             s += "| \(mode.name) | \(String(format: "%.0f", Double(samples) / dt)) | \(String(format: "%.0f", Double(macs) / dt / 1e6)) | "
             s += "\(macs / UInt64(max(samples, 1))) | \(String(format: "%.2f", Double(samples) / dt / refRate)) |\n"
         }
-        s += "\nfloat32 reference (naive Swift loops, bp, same network and batch): \(String(format: "%.0f", refRate)) samples/s\n"
+        s += "\nQ16.16 on \(threads) thread(s) (--threads); float32 reference (naive Swift loops, bp, same network "
+        s += "and batch, one thread): \(String(format: "%.0f", refRate)) samples/s\n"
         return s
     }
 }

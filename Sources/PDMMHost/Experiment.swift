@@ -14,6 +14,8 @@ public struct RunConfig {
     public var seed: UInt64 = 1
     /// Writable arena budget in bytes; nil = exactly the plan.
     public var budget: Int?
+    /// Worker threads of the kernels (`--threads`; the weights are the same for every count).
+    public var threads = 1
     public init() {}
 }
 
@@ -53,9 +55,10 @@ public func runTraining(_ cfg: RunConfig, train: Dataset, test: Dataset, scaling
     let shape = try cfg.network ?? NetworkShape(widths: cfg.widths)
     let model = existing ?? Model(shape: shape, seed: cfg.seed)
     model.scaling = scaling
-    let plan = try MemoryPlan(shape: shape, batch: cfg.batch, mode: cfg.mode, optimizer: cfg.optimizer)
+    let plan = try MemoryPlan(shape: shape, batch: cfg.batch, mode: cfg.mode, optimizer: cfg.optimizer,
+                              threads: cfg.threads)
     let t = try Trainer(model: model, batch: cfg.batch, mode: cfg.mode, optimizer: cfg.optimizer,
-                        options: TrainingOptions(learningRate: cfg.learningRate, seed: cfg.seed),
+                        options: TrainingOptions(learningRate: cfg.learningRate, seed: cfg.seed, threads: cfg.threads),
                         budget: cfg.budget ?? plan.peakWritable)
     let start = Date()
     var lastTrain = PassStats()

@@ -4,7 +4,7 @@ import PDMMEngine
 extension Tool {
     static let pdmmFlags: Set<String> = ["ideal-fraction", "ideal-epochs", "threshold", "error-fraction", "ivc-period",
                                          "alpha", "beta", "gamma", "lambda-max", "ideal-select", "selection-epochs",
-                                         "holdout-fraction", "threshold-quantile", "ivc-target", "trace"]
+                                         "holdout-fraction", "threshold-quantile", "ivc-target", "trace", "threads"]
 
     func pdmmConfig(_ a: Arguments, _ cfg: RunConfig) throws -> PDMMConfig {
         var p = PDMMConfig()
@@ -13,6 +13,7 @@ extension Tool {
         p.learningRate = cfg.learningRate
         p.optimizer = cfg.optimizer
         p.seed = cfg.seed
+        p.threads = cfg.threads
         p.idealEpochs = try a.int("ideal-epochs", default: cfg.epochs, min: 0)
         p.defectEpochs = cfg.epochs
         p.idealFraction = try a.double("ideal-fraction", default: p.idealFraction)

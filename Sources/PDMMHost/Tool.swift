@@ -90,7 +90,9 @@ public final class Tool {
                        [--mode bp|bp-checkpoint|local|blockwise]
                        [--k N] [--epochs N] [--batch N] [--budget SIZE] [--optimizer sgd|momentum]
                        [--momentum MU] [--lr X] [--seed N] [--label-column N|NAME]
-                       [--save FILE [--checkpoint-every N]] [--resume FILE] [--stop-after N]
+                       [--save FILE [--checkpoint-every N]] [--resume FILE] [--stop-after N] [--threads N]
+              --threads N: worker threads of the kernels (default: the online cores, at most 4); the
+              weights (and their hash) are the same for every N.
               --save writes an atomic checkpoint after every N epochs; --resume continues a saved
               run bit-identically; --stop-after N stops after N epochs (exit 3), as a crash would.
               --net "1x28x28: conv 8 3x3 same, relu, maxpool 2x2, flatten, dense 10": a layer graph
@@ -128,9 +130,10 @@ public final class Tool {
             """
         case "bench":
             return """
-            pdmm bench [kernels|train|conv] [--seconds S]
+            pdmm bench [kernels|train|conv] [--seconds S] [--threads N]
               kernels: GEMM GMAC/s at 64..512 next to a float32 GEMM in the same process.
-              train: samples/s and MAC/s per mode on the built-in data, float32 reference beside.
+              train: samples/s and MAC/s per mode on the built-in data, float32 reference beside
+              (the Q16.16 runs on N worker threads; default: the online cores, at most 4).
               conv: 3x3 (and 1-D) convolution forward / backward GMAC/s next to the GEMM and float32.
             """
         case "claims":
@@ -186,7 +189,16 @@ public final class Tool {
         if !skipMode { c.mode = try parseMode(a.string("mode") ?? "bp", k: k) }
         c.optimizer = try parseOptimizer(a)
         c.budget = try a.size("budget")
+        c.threads = try a.int("threads", default: Tool.defaultThreads, min: 1)
+        if c.threads > WorkerTeam.maxThreads {
+            throw UsageError("--threads: at most \(WorkerTeam.maxThreads)")
+        }
         return c
+    }
+
+    /// `--threads`' default: the online cores, at most 4 (the weights are the same for every count).
+    static var defaultThreads: Int {
+        min(max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1), 4)
     }
 
     /// The run's network from `--net`, `--input-shape` and `--layers` over `data`
@@ -353,7 +365,7 @@ public final class Tool {
     }
 
     func trainSummary(_ r: RunResult, trainCount: Int, testCount: Int) -> String {
-        var s = "mode \(r.config.mode.name), layers \(r.plan.shape.description), batch \(r.config.batch), "
+        var s = "mode \(r.config.mode.name), layers \(r.plan.shape.description), batch \(r.config.batch), threads \(r.config.threads), "
         s += "epochs \(r.config.epochs), optimizer \(r.config.optimizer.name), lr \(r.config.learningRate), seed \(r.config.seed)\n"
         s += "split: seeded 80/20 (\(trainCount) train / \(testCount) test)\n"
         s += String(format: "train accuracy %.2f%%  test accuracy %.2f%%  final loss %.4f\n",
@@ -370,7 +382,7 @@ public final class Tool {
     /// `pdmm reference`: the float32 reference and the Q16.16 bp run side by side:
     /// same data, split, scaling, network, initial weights, batch order and lr.
     func reference(_ argv: [String]) throws -> Int32 {
-        let a = try Arguments(argv, valued: ["data", "label-column", "layers", "net", "input-shape", "epochs", "batch",
+        let a = try Arguments(argv, valued: ["data", "label-column", "layers", "net", "input-shape", "epochs", "batch", "threads",
                                              "lr", "seed"])
         var cfg = try runConfig(a)
         cfg.mode = .bp

@@ -35,12 +35,7 @@ final class DeterminismAndAllocationTests: XCTestCase {
                 let t = try Trainer(model: model, batch: 32, mode: mode, optimizer: opt,
                                     options: TrainingOptions(), budget: 1 << 20)
                 t.beginStage(t.stageCount - 1)
-                _ = try t.trainEpoch(data, epoch: 0)  // warm-up
-                let before = malloc_counter_calls()
-                for e in 1...10 { _ = try t.trainEpoch(data, epoch: e) }  // 100 steps
-                _ = try t.evaluate(data)
-                let after = malloc_counter_calls()
-                XCTAssertEqual(after - before, 0, "\(mode.name) \(opt.name): heap allocations in 100 steps")
+                try assertStepsAllocateNothing(t, data, epochs: 10, "\(mode.name) \(opt.name)")  // 100 steps
             }
         }
     }
@@ -59,6 +54,18 @@ final class DeterminismAndAllocationTests: XCTestCase {
 }
 
 extension XCTestCase {
+    /// One warm-up epoch of `t` (its stage begun) on `data`, then `epochs` epochs and an
+    /// evaluation pass with no heap allocation (the malloc counter must be active).
+    func assertStepsAllocateNothing(_ t: Trainer, _ data: Dataset, epochs: Int, _ what: String,
+                                    file: StaticString = #filePath, line: UInt = #line) throws {
+        _ = try t.trainEpoch(data, epoch: 0)  // warm-up
+        let before = malloc_counter_calls()
+        for e in 1...epochs { _ = try t.trainEpoch(data, epoch: e) }
+        _ = try t.evaluate(data)
+        let after = malloc_counter_calls()
+        XCTAssertEqual(after - before, 0, "\(what): heap allocations in \(epochs) epochs", file: file, line: line)
+    }
+
     /// Guards a heap-counting test. On Linux with glibc every build counts (the
     /// malloc interposer, or the allocator hooks of AddressSanitizer and
     /// ThreadSanitizer), so an inactive counter there is a failure, never a

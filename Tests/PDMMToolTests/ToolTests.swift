@@ -65,11 +65,11 @@ final class ToolTests: XCTestCase {
     }
 
     func testTrainPrintsSummaryAndProgress() {
-        let r = run(["train", "--epochs", "2", "--mode", "local", "--k", "2", "--seed", "3"])
+        let r = run(["train", "--epochs", "2", "--mode", "local", "--k", "2", "--seed", "3", "--threads", "2"])
         XCTAssertEqual(r.code, 0, r.err)
-        XCTAssertTrue(r.out.contains("mode local(2), layers 64-128-128-128-10"))
+        XCTAssertTrue(r.out.contains("mode local(2), layers 64-128-128-128-10, batch 32, threads 2,"))
         let shape = try! NetworkShape(widths: [64, 128, 128, 128, 10])
-        let plan = try! MemoryPlan(shape: shape, batch: 32, mode: .local(k: 2), optimizer: .sgd)
+        let plan = try! MemoryPlan(shape: shape, batch: 32, mode: .local(k: 2), optimizer: .sgd, threads: 2)
         XCTAssertTrue(r.out.contains("peak writable: planned \(plan.peakWritable) B, measured \(plan.peakWritable) B"))
         XCTAssertEqual(r.err.split(separator: "\n").filter { $0.contains("epoch") }.count, 2)
     }
@@ -98,6 +98,8 @@ final class ToolTests: XCTestCase {
             (["train", "--batch", "0"], "pdmm: batch size must be at least 1, got 0"),
             (["train", "--layers", "64,0,10"], "pdmm: width 1 is 0: every layer needs at least one unit"),
             (["train", "--budget", "1KiB", "--epochs", "1"], ""),
+            (["train", "--threads", "0"], "pdmm: --threads: must be at least 1, got 0"),
+            (["train", "--threads", "17"], "pdmm: --threads: at most 16"),
             (["frobnicate"], "pdmm: unknown command 'frobnicate' (try pdmm --help)"),
             (["report", "--format", "xml"], "pdmm: --format: unknown format 'xml' (expected md, csv, json)"),
             (["fit"], "pdmm: fit needs --budget SIZE"),
@@ -111,7 +113,7 @@ final class ToolTests: XCTestCase {
             XCTAssertEqual(lines.count, 1, "\(args): \(r.err)")
             if !message.isEmpty { XCTAssertEqual(String(lines.first ?? ""), message, "\(args)") }
         }
-        let budget = run(["train", "--budget", "1KiB", "--epochs", "1"])
+        let budget = run(["train", "--budget", "1KiB", "--epochs", "1", "--threads", "1"])
         XCTAssertTrue(budget.err.hasPrefix("pdmm: plan needs 261928 writable bytes but the budget is 1024 bytes (short by 260904 bytes):"))
     }
 

@@ -12,7 +12,8 @@
 #    and case below -- the default dense network in every mode and optimizer, and
 #    a CNN (--net "1x8x8: conv 4 3x3 same, relu, maxpool 2x2, conv 8 3x3 same, relu,
 #    flatten, dense 10": conv, max-pool, per-channel input scaling) with bp/sgd and
-#    local(2)/momentum -- and checks against `pdmm train` with the same arguments:
+#    local(2)/momentum -- and checks against `pdmm train --threads 1` (the board program
+#    runs on one thread; the plan's scratch grows with the thread count) with the same arguments:
 #      - the weights hash,
 #      - peak writable planned / measured and read-only bytes, accuracies,
 #      - every category's planned and measured bytes (against `pdmm report`,
@@ -205,17 +206,17 @@ for seed in $SEEDS; do
   for c in "${CASES[@]}"; do
     n=$((n + 1))
     case_argv "$seed" "$c"
-    launch "$LOG/$n-host.txt" "$PDMM" train "${ARGV[@]}"
+    launch "$LOG/$n-host.txt" "$PDMM" train --threads 1 "${ARGV[@]}"
     for b in "${BINS[@]}"; do launch "$LOG/$n-${b%%|*}.txt" ${b#*|} "${ARGV[@]}"; done
   done
 done
 for seed in $SEEDS; do
   case_argv "$seed" "$PDMM_CASE"
-  launch "$LOG/pdmm-$seed-host.txt" "$PDMM" train "${ARGV[@]}"
+  launch "$LOG/pdmm-$seed-host.txt" "$PDMM" train --threads 1 "${ARGV[@]}"
   for b in "${BINS[@]}"; do launch "$LOG/pdmm-$seed-${b%%|*}.txt" ${b#*|} "${ARGV[@]}"; done
 done
 csvargs="--data Data/digits.csv --epochs 1 --seed 3"
-launch "$LOG/csv-host.txt" "$PDMM" train $csvargs
+launch "$LOG/csv-host.txt" "$PDMM" train --threads 1 $csvargs
 for b in "${BINS[@]}"; do launch "$LOG/csv-${b%%|*}.txt" ${b#*|} $csvargs; done
 wait
 echo "   $((SECONDS - t0)) s"

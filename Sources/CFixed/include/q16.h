@@ -532,4 +532,7 @@ q16_status q16_global_avgpool_backward(q16_t *dX, const q16_t *dY, int batch, in
 #ifdef __cplusplus
 }
 #endif
+
+#include "q16_team.h"
+
 #endif /* Q16_H */
