@@ -20,7 +20,7 @@ enum TrainBench {
     /// Samples/s and MAC/s per mode on the built-in data, with the float32
     /// reference's samples/s in the same process for the ratio.
     static func run(seconds: Double) throws -> String {
-        let (train, _, _) = prepareSplit(BuiltinData.digits(), seed: 1)
+        let (train, _, _) = Run.split(BuiltinData.digits(), seed: 1)
         let widths = [64, 128, 128, 128, 10]
         var s = "| mode | samples/s | MMAC/s | MACs per sample | vs float32 reference |\n|---|---:|---:|---:|---:|\n"
         // float32 reference: one epoch
