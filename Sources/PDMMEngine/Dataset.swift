@@ -50,6 +50,17 @@ public final class Dataset {
         labels = .allocate(capacity: max(count, 1))
     }
 
+    /// Takes ownership of `features` (count x featureCount, row-major) and `labels`
+    /// (count, each in 0..<classes: the caller checked), allocated with `.allocate`.
+    init(count: Int, featureCount: Int, classes: Int, adopting features: UnsafeMutablePointer<Int32>,
+         labels: UnsafeMutablePointer<Int32>) {
+        self.count = count
+        self.featureCount = featureCount
+        self.classes = classes
+        self.features = features
+        self.labels = labels
+    }
+
     deinit {
         features.deallocate()
         labels.deallocate()
