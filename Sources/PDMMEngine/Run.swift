@@ -107,12 +107,20 @@ public enum Run {
     /// `channels` (`NetworkOptions.scalingChannels`), per input channel.
     public static func split(_ data: Dataset, seed: UInt64, channels: Int? = nil)
         -> (train: Dataset, test: Dataset, scaling: FeatureScaling) {
-        var raw: (train: Dataset, test: Dataset)? = data.split(trainPercent: 80, seed: seed)
-        let scaling = raw!.train.scalingStatistics(channels: channels)
-        let train = raw!.train.scaled(by: scaling)
-        let rawTest = raw!.test
-        raw = nil  // the raw training split is released before the test split is scaled
-        return (train, rawTest.scaled(by: scaling), scaling)
+        var d: Dataset? = data
+        return split(consuming: &d, seed: seed, channels: channels)
+    }
+
+    /// `split` that takes over `data` when it is the only reference (then set to nil):
+    /// the samples are permuted and scaled in place, so the heap holds the data once
+    /// plus its test part (20 %) instead of three copies.
+    public static func split(consuming data: inout Dataset?, seed: UInt64, channels: Int? = nil)
+        -> (train: Dataset, test: Dataset, scaling: FeatureScaling) {
+        let (train, test) = Dataset.split(consuming: &data, trainPercent: 80, seed: seed)
+        let scaling = train.scalingStatistics(channels: channels)
+        train.scaleInPlace(by: scaling)
+        test.scaleInPlace(by: scaling)
+        return (train, test, scaling)
     }
 
     /// `train`'s arguments (`RunOptions.trainFlags`) made ready: `--data` or the
@@ -145,8 +153,7 @@ public enum Run {
         }
         cfg.network = shape
         cfg.widths = shape.widths
-        let (train, test, scaling) = split(data!, seed: cfg.seed, channels: NetworkOptions.scalingChannels(shape))
-        data = nil
+        let (train, test, scaling) = split(consuming: &data, seed: cfg.seed, channels: NetworkOptions.scalingChannels(shape))
         if let c = resume, c.scaling != scaling {
             throw .usage(UsageError("resume: the data differs from the checkpoint's (feature statistics do not match)"))
         }

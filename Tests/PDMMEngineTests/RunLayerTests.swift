@@ -138,4 +138,32 @@ final class RunLayerTests: XCTestCase {
         XCTAssertEqual(resumed.weightsHash, full.weightsHash)
         XCTAssertEqual(resumed.testEval, full.testEval)
     }
+
+    /// The in-place split (the data set's buffers become the training split's) gives
+    /// exactly the copying split's samples, labels, flags and scaling.
+    func testSplitConsumingEqualsCopyingSplit() throws {
+        func make() throws -> Dataset {
+            var f: [Int32] = [], l: [Int32] = []
+            for i in 0..<97 { f += [Int32(i * 977 % 65536), Int32(-i * 131), Int32(i * i)]; l.append(Int32(i % 4)) }
+            let d = try Dataset(featureCount: 3, classes: 4, features: f, labels: l)
+            d.verified = (0..<97).map { $0 % 3 == 0 }
+            return d
+        }
+        let kept = try make()
+        let a = Run.split(kept, seed: 5)
+        var owned: Dataset? = try make()
+        let b = Run.split(consuming: &owned, seed: 5)
+        XCTAssertNil(owned)
+        XCTAssertEqual(a.scaling, b.scaling)
+        for (x, y) in [(a.train, b.train), (a.test, b.test)] {
+            XCTAssertEqual(x.count, y.count)
+            XCTAssertEqual(x.verified, y.verified)
+            for s in 0..<x.count {
+                XCTAssertEqual(x.label(s), y.label(s))
+                for j in 0..<3 { XCTAssertEqual(x.feature(s, j), y.feature(s, j)) }
+            }
+        }
+        XCTAssertEqual(a.train.count, 77)
+        XCTAssertEqual(kept.count, 97)  // the copying split leaves its input alone
+    }
 }

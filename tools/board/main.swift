@@ -254,7 +254,7 @@ func run(_ args: [String]) throws(BoardError) -> Int32 {
     }
     // The heap per part of the run (Run.train marks each part as it starts).
     var heaps = [Heap](repeating: Heap(), count: 5)  // stage, training, evaluation, checkpoint, done (printing)
-    var phase = 0
+    var phase = 4  // until the first stage: the loop's own setup
     var since = Heap.now()
     func mark(_ next: RunPhase) {
         heaps[phase].add(since: since)
