@@ -301,7 +301,7 @@ func run(_ args: [String]) throws(BoardError) -> Int32 {
     print("heap allocations: setup \(setup.text), stage begin/end \(heaps[0].text), "
         + "training steps \(heaps[1].text), evaluation \(heaps[2].text)"
         + (p.policy.path == nil ? "" : ", checkpoints \(heaps[3].text)"))
-    print("heap peak live \(pdmm_board_alloc_counts().peakLiveBytes) B (data set and its split copies, model image, "
+    print("heap peak live \(pdmm_board_alloc_counts().peakLiveBytes) B (the data set in Q16.16 and its test part, model image, "
         + "plan; the arena is the static buffer)")
     print("MACs: forward \(o.macs.forward) backward \(o.macs.backward) recompute \(o.macs.recompute) "
         + "update \(o.macs.update)")
@@ -499,7 +499,7 @@ func runPDMMBoard(_ o: Arguments, _ p: PreparedRun, setupStart: pdmm_alloc_count
     print("heap allocations: setup \(setup.text); phases \(total.text): \(phaseHeap) "
         + "(each phase's arenas, predictors, subsets and records; the steps inside the engine's loops are not "
         + "measured apart)")
-    print("heap peak live \(pdmm_board_alloc_counts().peakLiveBytes) B (data set and split copies, models, "
+    print("heap peak live \(pdmm_board_alloc_counts().peakLiveBytes) B (the data set in Q16.16 and its test part, models, "
         + "the phases' arenas)")
     var times = ""
     for (j, (name, _, us)) in heaps.enumerated() { times += (j == 0 ? "" : ", ") + "\(name) \(us / 1000)" }
