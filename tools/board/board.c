@@ -271,7 +271,7 @@ int pdmm_board_write_atomic(const uint8_t *pathBytes, const uint8_t *bytes, int6
     const char *path = (const char *)pathBytes;
     char tmp[4096], dir[4096];
     if (strlen(path) + 5 > sizeof tmp) {
-        snprintf((char *)err, (size_t)errSize, "%s: path too long", path);
+        snprintf((char *)err, (size_t)errSize, "%.200s...: path too long", path);
         return -1;
     }
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
