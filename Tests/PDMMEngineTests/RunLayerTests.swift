@@ -166,4 +166,20 @@ final class RunLayerTests: XCTestCase {
         XCTAssertEqual(a.train.count, 77)
         XCTAssertEqual(kept.count, 97)  // the copying split leaves its input alone
     }
+
+    /// The board's integer-only decimal text.
+    func testDecimalText() {
+        XCTAssertEqual(DecimalText.percent(347, 360), "96.39%")
+        XCTAssertEqual(DecimalText.percent(1, 8), "12.50%")
+        XCTAssertEqual(DecimalText.percent(0, 0), "0.00%")
+        XCTAssertEqual(DecimalText.ratio(1, over: 8, digits: 2), "0.13")  // 0.125: half up
+        XCTAssertEqual(DecimalText.ratioEven(1, over: 8, digits: 2), "0.12")  // the tie to even, as printf
+        XCTAssertEqual(DecimalText.ratioEven(-98304, over: 65536, digits: 0), "-2")
+        XCTAssertEqual(DecimalText.ratioEven(-1, over: 65536, digits: 4), "0.0000")  // no "-0.0000"
+        var s = PassStats()
+        s.lossSum = -3 * 65536
+        s.samples = 2
+        XCTAssertEqual(DecimalText.meanLoss(s), "-1.5000")
+        XCTAssertEqual(DecimalText.padLeft("7", 3) + "|" + DecimalText.padRight("ab", 4) + "|", "  7|ab  |")
+    }
 }

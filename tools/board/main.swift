@@ -29,41 +29,6 @@ func cString(_ p: UnsafePointer<UInt8>) -> String {
     return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
 }
 
-/// x / d with `digits` decimals, rounded half up (x, d >= 0): "96.45".
-func decimal(_ x: UInt64, over d: UInt64, digits: Int) -> String {
-    var scale: UInt64 = 1
-    for _ in 0..<digits { scale *= 10 }
-    let d = max(d, 1)
-    let v = (2 * x * scale + d) / (2 * d)
-    var frac = "\(v % scale)"
-    while frac.count < digits { frac = "0" + frac }
-    return digits == 0 ? "\(v / scale)" : "\(v / scale).\(frac)"
-}
-
-/// 100 * correct / samples with 2 decimals: "96.45%".
-func percent(_ correct: Int, _ samples: Int) -> String {
-    decimal(100 * UInt64(correct), over: UInt64(max(samples, 1)), digits: 2) + "%"
-}
-
-/// The mean loss lossSum / 65536 / samples with 4 decimals (Q16.16 words summed).
-func meanLoss(_ s: PassStats) -> String {
-    let neg = s.lossSum < 0
-    let mag = UInt64(neg ? -s.lossSum : s.lossSum)
-    return (neg ? "-" : "") + decimal(mag, over: 65536 * UInt64(max(s.samples, 1)), digits: 4)
-}
-
-func padLeft(_ s: String, _ w: Int) -> String {
-    var s = s
-    while s.count < w { s = " " + s }
-    return s
-}
-
-func padRight(_ s: String, _ w: Int) -> String {
-    var s = s
-    while s.count < w { s += " " }
-    return s
-}
-
 let usage = """
     pdmm-board -- `pdmm train` / `pdmm eval` on a board: the PDMM engine in a static arena
 
@@ -273,8 +238,8 @@ func run(_ args: [String]) throws(BoardError) -> Int32 {
         o = try Run.train(t, epochs: cfg.epochs, train: train, test: test, resume: p.resume, policy: p.policy,
                           io: boardIO, mark: mark) { s, e, tr, te, _ in
             mark(.done)  // the progress line's text is the report's, not the evaluation's
-            printErr("stage \(s) epoch \(padLeft("\(e + 1)", 3))  loss \(meanLoss(tr))  "
-                + "train \(percent(tr.correct, tr.samples))  test \(percent(te.correct, te.samples))")
+            printErr("stage \(s) epoch \(DecimalText.padLeft("\(e + 1)", 3))  loss \(DecimalText.meanLoss(tr))  "
+                + "train \(DecimalText.percent(tr.correct, tr.samples))  test \(DecimalText.percent(te.correct, te.samples))")
         }
     } catch { throw .run(error) }
     let micros = pdmm_board_micros() - start
@@ -286,16 +251,16 @@ func run(_ args: [String]) throws(BoardError) -> Int32 {
         + "optimizer \(cfg.optimizer.name), lr \(a.string("lr") ?? "0.05"), seed \(cfg.seed)")
     print("data: \(p.dataName), \(p.dataCount) samples, \(p.featureCount) features, \(p.classes) classes; "
         + "split: seeded 80/20 (\(train.count) train / \(test.count) test)")
-    print("train accuracy \(percent(o.trainEval.correct, o.trainEval.samples))  "
-        + "test accuracy \(percent(o.testEval.correct, o.testEval.samples))  final loss \(meanLoss(o.lastTrain))")
+    print("train accuracy \(DecimalText.percent(o.trainEval.correct, o.trainEval.samples))  "
+        + "test accuracy \(DecimalText.percent(o.testEval.correct, o.testEval.samples))  final loss \(DecimalText.meanLoss(o.lastTrain))")
     print("arena: static buffer \(capacity) B, budget \(budget) B")
     print("memory (bytes)        planned   measured")
     let measured = o.measured
     for cat in MemoryCategory.allCases {
-        print("  \(padRight(cat.name, 20))\(padLeft("\(plan.bytes[cat])", 9))\(padLeft("\(measured[cat])", 11))"
+        print("  \(DecimalText.padRight(cat.name, 20))\(DecimalText.padLeft("\(plan.bytes[cat])", 9))\(DecimalText.padLeft("\(measured[cat])", 11))"
             + (cat.isWritable ? "" : "   (read-only, not in the arena)"))
     }
-    print("  \(padRight("peak writable", 20))\(padLeft("\(plan.peakWritable)", 9))\(padLeft("\(measured.writable)", 11))")
+    print("  \(DecimalText.padRight("peak writable", 20))\(DecimalText.padLeft("\(plan.peakWritable)", 9))\(DecimalText.padLeft("\(measured.writable)", 11))")
     print("peak writable: planned \(plan.peakWritable) B, measured \(measured.writable) B; "
         + "read-only \(measured.weightsFrozen) B; peak live \(o.peakLive) B")
     print("heap allocations: setup \(setup.text), stage begin/end \(heaps[0].text), "
@@ -327,26 +292,12 @@ func evalCommand(_ argv: [String]) throws(BoardError) -> Int32 {
     let r: (checkpoint: Checkpoint, shape: NetworkShape, stats: PassStats, what: String)
     do { r = try Run.evaluate(a, io: boardIO) } catch { throw .run(error) }
     print("model \(a.string("model")!) (\(r.shape.description), \(r.checkpoint.mode.name)): accuracy "
-        + "\(percent(r.stats.correct, r.stats.samples)) on \(r.what), mean loss \(meanLoss(r.stats))")
+        + "\(DecimalText.percent(r.stats.correct, r.stats.samples)) on \(r.what), mean loss \(DecimalText.meanLoss(r.stats))")
     pdmm_board_flush()
     return 0
 }
 
 // MARK: - the PDMM pipeline (--mode pdmm)
-
-/// x / d with `digits` decimals, an exact tie rounded to even (as printf's "%.Nf"
-/// does with the exact binary value x / d; d a power of two here).
-func decimalEven(_ x: Int64, over d: UInt64, digits: Int) -> String {
-    var scale: UInt64 = 1
-    for _ in 0..<digits { scale *= 10 }
-    let mag = UInt64(x < 0 ? -x : x)
-    var q = mag * scale / d
-    let r = mag * scale % d
-    if 2 * r > d || (2 * r == d && q % 2 == 1) { q += 1 }
-    var frac = "\(q % scale)"
-    while frac.count < digits { frac = "0" + frac }
-    return (x < 0 && q != 0 ? "-" : "") + (digits == 0 ? "\(q / scale)" : "\(q / scale).\(frac)")
-}
 
 /// `pdmm train --mode pdmm` (Sources/PDMMHost/PDMMRun.swift, `runPDMM`): the engine's
 /// pipeline, phase by phase. Each phase plans its own arena, as in the engine: the
@@ -423,7 +374,7 @@ func runPDMMBoard(_ o: Arguments, _ p: PreparedRun, setupStart: pdmm_alloc_count
     for (j, i) in pairs.prefix(5).enumerated() {
         pairText += (j == 0 ? "" : ", ") + "\(i / classes)>\(i % classes): \(pairCounts[i])"
     }
-    func q16(_ v: Int32) -> String { decimalEven(Int64(v), over: 65536, digits: 4) }
+    func q16(_ v: Int32) -> String { DecimalText.ratioEven(Int64(v), over: 65536, digits: 4) }
 
     // Report (the host's summary lines where they print integers or Q16.16 values;
     // the board prints no other floating-point numbers).
@@ -459,7 +410,7 @@ func runPDMMBoard(_ o: Arguments, _ p: PreparedRun, setupStart: pdmm_alloc_count
     if eCount == 0 {
         print("|E| 0: E is empty: defect learning and IVC skipped (the error-aware model is G_Ideal's copy)")
     } else {
-        print("|E| \(eCount) (\(decimal(100 * UInt64(eCount), over: UInt64(max(train.count, 1)), digits: 1))% of D): "
+        print("|E| \(eCount) (\(DecimalText.ratio(100 * UInt64(eCount), over: UInt64(max(train.count, 1)), digits: 1))% of D): "
             + "the D_new samples deviating more than I_threshold; G_Ideal misclassifies \(misclassified) of them")
         if !pairs.isEmpty { print("top error pairs among them (true>predicted: count): " + pairText) }
         if cfg.ivcPeriod == 0 {
@@ -473,8 +424,8 @@ func runPDMMBoard(_ o: Arguments, _ p: PreparedRun, setupStart: pdmm_alloc_count
             print("IVC: 0 steps (the defect run was shorter than --ivc-period \(cfg.ivcPeriod) steps)")
         }
     }
-    print("test accuracy: stable head \(percent(decision.stable, test.count))  "
-        + "error-aware \(percent(decision.errorAware, test.count))  A_final \(percent(decision.final, test.count))")
+    print("test accuracy: stable head \(DecimalText.percent(decision.stable, test.count))  "
+        + "error-aware \(DecimalText.percent(decision.errorAware, test.count))  A_final \(DecimalText.percent(decision.final, test.count))")
     if let l = decision.lambda {
         print("lambda on the \(test.count) test samples: min \(q16(l.min))  lower quartile \(q16(l.lower))  "
             + "median \(q16(l.median))  upper quartile \(q16(l.upper))  max \(q16(l.max))")
