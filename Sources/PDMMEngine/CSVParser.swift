@@ -11,6 +11,7 @@ public enum CSVError: Error, Equatable {
     case saturated(count: Int, first: Int, column: Int)
     case labelColumn(String)
     case tooLarge(bytes: Int)
+    case unreadable
 
     public var message: String {
         switch self {
@@ -26,6 +27,7 @@ public enum CSVError: Error, Equatable {
             return "\(n) feature values lie outside the Q16.16 range [-32768, 32768) (first at line \(l), column \(c))"
         case .labelColumn(let s): return s
         case .tooLarge(let b): return "file too large (\(b) bytes)"
+        case .unreadable: return "read error"
         }
     }
 }
@@ -52,29 +54,45 @@ public enum CSVParser {
     /// instead of a feature (PDMM's high-certainty flag).
     public static func parse(_ bytes: [UInt8], labelColumn: String? = nil,
                              verifiedColumn: String? = nil) throws(CSVError) -> Dataset {
-        var lines: [(Int, Int, Int)] = []  // (line number, start, end)
-        var lineNo = 0
-        // A UTF-8 byte-order mark (EF BB BF), as spreadsheet exports write it.
-        var i = bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0
-        while i < bytes.count {
-            var j = i
-            while j < bytes.count && bytes[j] != 10 { j += 1 }
-            lineNo += 1
-            var e = j
-            if e > i && bytes[e - 1] == 13 { e -= 1 }
-            var blank = true
-            for k in i..<e where bytes[k] != 32 && bytes[k] != 9 { blank = false; break }
-            if !blank { lines.append((lineNo, i, e)) }
-            i = j + 1
+        var position = 0
+        return try parse(labelColumn: labelColumn, verifiedColumn: verifiedColumn, rewind: {
+            position = 0
+            return true
+        }, read: { buffer in
+            let n = min(buffer.count, bytes.count - position)
+            for k in 0..<n { buffer[k] = bytes[position + k] }
+            position += n
+            return n
+        })
+    }
+
+    /// The same parse over a stream read in chunks, in two passes: the first counts
+    /// the rows and reads line 1 (header, columns), the second converts each line
+    /// straight into one Q16.16 array of rows x features (and the labels), so the
+    /// heap holds the data set's own size plus one chunk and one line.
+    /// `rewind` starts a pass (false: the stream cannot be read); `read` fills
+    /// the buffer and returns the bytes read (0 at the end, negative on an error).
+    public static func parse(labelColumn: String? = nil, verifiedColumn: String? = nil, chunkBytes: Int = 1 << 16,
+                             rewind: () -> Bool,
+                             read: (UnsafeMutableBufferPointer<UInt8>) -> Int) throws(CSVError) -> Dataset {
+        var chunk = [UInt8](repeating: 0, count: max(chunkBytes, 16))
+        var line: [UInt8] = []
+        // Pass 1: rows and line 1.
+        var rowCount = 0
+        var first: [UInt8] = []
+        if !rewind() { throw .unreadable }
+        try forEachLine(&chunk, &line, read) { (_, l) throws(CSVError) in
+            if rowCount == 0 { first = l }
+            rowCount += 1
         }
-        if lines.isEmpty { throw .empty }
+        if rowCount == 0 { throw .empty }
         var header: [String]? = nil
-        let firstFields = fields(bytes, lines[0].1, lines[0].2)
-        if isHeader(bytes, firstFields, labelColumn: labelColumn) {
-            header = firstFields.map { text(bytes, $0.0, $0.1) }
-            lines.removeFirst()
+        let firstFields = fields(first, 0, first.count)
+        if isHeader(first, firstFields, labelColumn: labelColumn) {
+            header = firstFields.map { text(first, $0.0, $0.1) }
+            rowCount -= 1
         }
-        if lines.isEmpty { throw .headerOnly }
+        if rowCount == 0 { throw .headerOnly }
         let columns = header?.count ?? firstFields.count
         if columns < 2 { throw .tooFewColumns(count: columns) }
         var labelIndex = columns - 1
@@ -85,33 +103,46 @@ public enum CSVParser {
             if flagIndex == labelIndex { throw .labelColumn("the verified column cannot be the label column") }
             if columns < 3 { throw .tooFewColumns(count: columns - 1) }
         }
+        // Pass 2: the values, straight into the data set's arrays.
+        let featureCount = columns - (flagIndex >= 0 ? 2 : 1)
+        let features = UnsafeMutablePointer<Int32>.allocate(capacity: rowCount * featureCount)
+        let labels = UnsafeMutablePointer<Int32>.allocate(capacity: rowCount)
+        var owned = true
+        defer {
+            if owned {
+                features.deallocate()
+                labels.deallocate()
+            }
+        }
         var flags: [Bool] = []
-        var features: [Int32] = []
-        features.reserveCapacity(lines.count * (columns - 1))
-        var labels: [Int32] = []
-        labels.reserveCapacity(lines.count)
+        if flagIndex >= 0 { flags.reserveCapacity(rowCount) }
+        var row = header == nil ? 0 : -1, nf = 0
         var saturated = 0, firstSat = (0, 0)
         var maxLabel: Int32 = 0, minLabel: Int32 = Int32.max
-        for (ln, s, e) in lines {
-            let fs = fields(bytes, s, e)
+        if !rewind() { throw .unreadable }
+        try forEachLine(&chunk, &line, read) { (ln, b) throws(CSVError) in
+            defer { row += 1 }
+            if row < 0 { return }  // the header
+            if row >= rowCount { throw .unreadable }  // the file grew between the passes
+            let fs = fields(b, 0, b.count)
             if fs.count != columns { throw .ragged(line: ln, expected: columns, found: fs.count) }
             for (c, f) in fs.enumerated() {
-                guard let v = number(bytes, f.0, f.1) else {
-                    if isNonFinite(bytes, f.0, f.1) { throw .notFinite(line: ln, column: c + 1, text: text(bytes, f.0, f.1)) }
-                    throw .notANumber(line: ln, column: c + 1, text: text(bytes, f.0, f.1))
+                guard let v = number(b, f.0, f.1) else {
+                    if isNonFinite(b, f.0, f.1) { throw .notFinite(line: ln, column: c + 1, text: text(b, f.0, f.1)) }
+                    throw .notANumber(line: ln, column: c + 1, text: text(b, f.0, f.1))
                 }
-                if !v.isFinite { throw .notFinite(line: ln, column: c + 1, text: text(bytes, f.0, f.1)) }
+                if !v.isFinite { throw .notFinite(line: ln, column: c + 1, text: text(b, f.0, f.1)) }
                 if c == flagIndex {
                     if v != 0 && v != 1 {
-                        throw .labelColumn("line \(ln), column \(c + 1): verified flag '\(text(bytes, f.0, f.1))' is not 0 or 1")
+                        throw .labelColumn("line \(ln), column \(c + 1): verified flag '\(text(b, f.0, f.1))' is not 0 or 1")
                     }
                     flags.append(v == 1)
                 } else if c == labelIndex {
                     if !(v >= 0 && v < 65536) || v != v.rounded(.towardZero) {
-                        throw .badLabel(line: ln, column: c + 1, text: text(bytes, f.0, f.1))
+                        throw .badLabel(line: ln, column: c + 1, text: text(b, f.0, f.1))
                     }
                     let l = Int32(v)
-                    labels.append(l)
+                    labels[row] = l
                     maxLabel = max(maxLabel, l)
                     minLabel = min(minLabel, l)
                 } else {
@@ -119,24 +150,52 @@ public enum CSVParser {
                     if !(q >= -2_147_483_648 && q <= 2_147_483_647) {
                         if saturated == 0 { firstSat = (ln, c + 1) }
                         saturated += 1
-                        features.append(q > 0 ? Int32.max : Int32.min)
+                        features[nf] = q > 0 ? Int32.max : Int32.min
                     } else {
-                        features.append(Int32(q))
+                        features[nf] = Int32(q)
                     }
+                    nf += 1
                 }
             }
         }
+        if row != rowCount { throw .unreadable }  // the file shrank between the passes
         if minLabel == maxLabel { throw .singleClass(label: Int(minLabel)) }
         if saturated > 0 { throw .saturated(count: saturated, first: firstSat.0, column: firstSat.1) }
-        do {
-            let d = try Dataset(featureCount: columns - (flagIndex >= 0 ? 2 : 1), classes: Int(maxLabel) + 1,
-                                features: features, labels: labels)
-            if flagIndex >= 0 { d.verified = flags }
-            d.header = header
-            return d
-        } catch {
-            throw .labelColumn(error.message)
+        owned = false
+        let d = Dataset(count: rowCount, featureCount: featureCount, classes: Int(maxLabel) + 1,
+                        adopting: features, labels: labels)
+        if flagIndex >= 0 { d.verified = flags }
+        d.header = header
+        return d
+    }
+
+    /// Calls `body` with (line number, bytes) of every non-blank line of the stream
+    /// (a trailing CR dropped; a leading UTF-8 byte-order mark EF BB BF skipped, as
+    /// spreadsheet exports write it). Lines are counted from 1, blank ones included.
+    static func forEachLine(_ chunk: inout [UInt8], _ line: inout [UInt8],
+                            _ read: (UnsafeMutableBufferPointer<UInt8>) -> Int,
+                            _ body: (Int, [UInt8]) throws(CSVError) -> Void) throws(CSVError) {
+        var lineNo = 0
+        line.removeAll(keepingCapacity: true)
+        func finish() throws(CSVError) {
+            lineNo += 1
+            if lineNo == 1, line.count >= 3, line[0] == 0xEF, line[1] == 0xBB, line[2] == 0xBF { line.removeFirst(3) }
+            if let l = line.last, l == 13 { line.removeLast() }
+            var blank = true
+            for c in line where c != 32 && c != 9 { blank = false; break }
+            if !blank { try body(lineNo, line) }
+            line.removeAll(keepingCapacity: true)
         }
+        while true {
+            let n = chunk.withUnsafeMutableBufferPointer { read($0) }
+            if n < 0 { throw .unreadable }
+            if n == 0 { break }
+            for k in 0..<n {
+                let c = chunk[k]
+                if c == 10 { try finish() } else { line.append(c) }
+            }
+        }
+        if !line.isEmpty { try finish() }
     }
 
     /// The note a program prints when line 1 of `file` was taken as a header

@@ -11,6 +11,8 @@ public final class Dataset {
     public let classes: Int
     let features: UnsafeMutablePointer<Int32>
     let labels: UnsafeMutablePointer<Int32>
+    /// False once `split(consuming:)` handed the buffers to the training split.
+    var ownsBuffers = true
     /// Values clamped to the Q16.16 range when scaling was applied.
     public private(set) var saturatedValues: UInt64 = 0
     /// Per-sample "verified" (high-certainty) flags, if the data has such a
@@ -50,9 +52,22 @@ public final class Dataset {
         labels = .allocate(capacity: max(count, 1))
     }
 
+    /// Takes ownership of `features` (count x featureCount, row-major) and `labels`
+    /// (count, each in 0..<classes: the caller checked), allocated with `.allocate`.
+    init(count: Int, featureCount: Int, classes: Int, adopting features: UnsafeMutablePointer<Int32>,
+         labels: UnsafeMutablePointer<Int32>) {
+        self.count = count
+        self.featureCount = featureCount
+        self.classes = classes
+        self.features = features
+        self.labels = labels
+    }
+
     deinit {
-        features.deallocate()
-        labels.deallocate()
+        if ownsBuffers {
+            features.deallocate()
+            labels.deallocate()
+        }
     }
 
     /// Feature i of sample s (bounds-checked: traps outside the data).
@@ -82,6 +97,65 @@ public final class Dataset {
     /// Seeded split: a Fisher-Yates shuffle driven by the counter-based
     /// generator, then the first `trainPercent` % (rounded down) train, the rest test.
     public func split(trainPercent: Int, seed: UInt64) -> (train: Dataset, test: Dataset) {
+        let idx = splitOrder(trainPercent: trainPercent, seed: seed)
+        let nTrain = count * trainPercent / 100
+        return (subset(Array(idx[0..<nTrain])), subset(Array(idx[nTrain..<count])))
+    }
+
+    /// `split` without a copy of the training part: the samples are permuted in
+    /// place into the split's order, the test part is copied out, and the
+    /// training split takes over `data`'s buffers (the heap then holds the data
+    /// once plus the test part). `data` is set to nil; when another reference to
+    /// it exists, this is the copying `split`.
+    public static func split(consuming data: inout Dataset?, trainPercent: Int, seed: UInt64)
+        -> (train: Dataset, test: Dataset) {
+        guard isKnownUniquelyReferenced(&data), let d = data else {
+            let r = data!.split(trainPercent: trainPercent, seed: seed)
+            data = nil
+            return r
+        }
+        let idx = d.splitOrder(trainPercent: trainPercent, seed: seed)
+        let n = d.count, w = d.featureCount, nTrain = n * trainPercent / 100
+        // new[j] = old[idx[j]], cycle by cycle, one row held aside.
+        var done = [Bool](repeating: false, count: n)
+        let row = UnsafeMutablePointer<Int32>.allocate(capacity: max(w, 1))
+        var flags = d.verified
+        for start in 0..<n where !done[start] {
+            row.update(from: d.features + start * w, count: w)
+            let label = d.labels[start]
+            let flag = flags?[start]
+            var k = start
+            while true {
+                done[k] = true
+                let next = idx[k]
+                if next == start {
+                    (d.features + k * w).update(from: row, count: w)
+                    d.labels[k] = label
+                    if let f = flag { flags![k] = f }
+                    break
+                }
+                (d.features + k * w).update(from: d.features + next * w, count: w)
+                d.labels[k] = d.labels[next]
+                if flags != nil { flags![k] = flags![next] }
+                k = next
+            }
+        }
+        row.deallocate()
+        let test = Dataset(count: n - nTrain, featureCount: w, classes: d.classes)
+        test.features.update(from: d.features + nTrain * w, count: (n - nTrain) * w)
+        test.labels.update(from: d.labels + nTrain, count: n - nTrain)
+        if let f = flags { test.verified = Array(f[nTrain..<n]) }
+        test.header = d.header
+        let train = Dataset(count: nTrain, featureCount: w, classes: d.classes, adopting: d.features, labels: d.labels)
+        if let f = flags { train.verified = Array(f[0..<nTrain]) }
+        train.header = d.header
+        d.ownsBuffers = false
+        data = nil
+        return (train, test)
+    }
+
+    /// The split's sample order: train indices first, then test.
+    func splitOrder(trainPercent: Int, seed: UInt64) -> [Int] {
         precondition(trainPercent >= 0 && trainPercent <= 100, "Dataset.split: trainPercent outside 0...100")
         var idx = Array(0..<count)
         if count > 1 {
@@ -90,8 +164,7 @@ public final class Dataset {
                 idx.swapAt(i, r)
             }
         }
-        let nTrain = count * trainPercent / 100
-        return (subset(Array(idx[0..<nTrain])), subset(Array(idx[nTrain..<count])))
+        return idx
     }
 
     /// Mean and 1/std over this data set (population std; groups with std below
@@ -138,8 +211,18 @@ public final class Dataset {
     /// A copy with (x - mean) * inverseStd applied; clamped values are counted
     /// in `saturatedValues`.
     public func scaled(by f: FeatureScaling) -> Dataset {
-        precondition(f.mean.count == featureCount, "scaling width mismatch")
         let d = Dataset(count: count, featureCount: featureCount, classes: classes)
+        scale(by: f, into: d)
+        return d
+    }
+
+    /// `scaled(by:)` in place, for a data set no one else sees yet (`Run.split`).
+    func scaleInPlace(by f: FeatureScaling) {
+        scale(by: f, into: self)
+    }
+
+    private func scale(by f: FeatureScaling, into d: Dataset) {
+        precondition(f.mean.count == featureCount, "scaling width mismatch")
         var sat: UInt64 = 0
         for i in 0..<count {
             for j in 0..<featureCount {
@@ -154,7 +237,6 @@ public final class Dataset {
         d.saturatedValues = sat
         d.verified = verified
         d.header = header
-        return d
     }
 }
 

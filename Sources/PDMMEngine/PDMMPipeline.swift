@@ -457,3 +457,15 @@ public final class PDMMPipeline {
         return (p, m)
     }
 }
+
+extension IVCRecord {
+    /// `--trace`'s CSV: "step,U_E,L_BP,L_Delta" and one row per IVC step, each
+    /// number printed by `format` (both programs: printf's "%.6f").
+    public static func traceCSV(_ records: [IVCRecord], format: (Double) -> String) -> String {
+        var s = "step,U_E,L_BP,L_Delta\n"
+        for r in records {
+            s += "\(r.step),\(format(r.uncertainty)),\(format(r.lossBP)),\(format(r.lossDelta))\n"
+        }
+        return s
+    }
+}

@@ -95,7 +95,7 @@ enum TrainBench {
             network = try NetworkShape(widths: shape.widths)
         }
         let channels = network.spec.input.channels
-        let (train, _, _) = prepareSplit(raw, seed: 1, channels: channels)
+        let (train, _, _) = Run.split(raw, seed: 1, channels: channels)
         let model = Model(shape: network, seed: 1)
         let plan = try MemoryPlan(shape: network, batch: shape.batch, mode: .bp, optimizer: .sgd, threads: threads)
         let t = try Trainer(model: model, batch: shape.batch, mode: .bp, optimizer: .sgd,
@@ -139,7 +139,7 @@ enum TrainBench {
     /// Samples/s and MAC/s per mode on the built-in data, with the float32
     /// reference's samples/s in the same process for the ratio.
     static func modes(seconds: Double, threads: Int) throws -> String {
-        let (train, _, _) = prepareSplit(BuiltinData.digits(), seed: 1)
+        let (train, _, _) = Run.split(BuiltinData.digits(), seed: 1)
         let widths = [64, 128, 128, 128, 10]
         var s = "Per mode, digits 64-128-128-128-10, batch 32, one epoch per run, \(threads) thread(s):\n\n"
         s += "| mode | samples/s | MMAC/s | MACs per sample | vs float32 reference |\n|---|---:|---:|---:|---:|\n"

@@ -53,14 +53,7 @@ public struct PDMMResult {
     public var errorShare: Double { Double(errorCount) / Double(max(trainCount, 1)) }
 
     /// The trace as CSV: `step,U_E,L_BP,L_Delta`, one row per IVC step.
-    public var traceCSV: String {
-        var s = "step,U_E,L_BP,L_Delta\n"
-        for r in ivcTrace {
-            s += "\(r.step),\(String(format: "%.6f", r.uncertainty)),\(String(format: "%.6f", r.lossBP)),"
-            s += String(format: "%.6f", r.lossDelta) + "\n"
-        }
-        return s
-    }
+    public var traceCSV: String { IVCRecord.traceCSV(ivcTrace) { String(format: "%.6f", $0) } }
 }
 
 public func runPDMM(_ cfg: PDMMConfig, shape: NetworkShape, train: Dataset, test: Dataset) throws -> PDMMResult {

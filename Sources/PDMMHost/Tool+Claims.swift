@@ -18,7 +18,7 @@ extension Tool {
         let widths = [64, 128, 128, 128, 10]
         let L = widths.count - 1
         try TrainingMode.local(k: k).validate(layers: L)
-        let (train, test, scaling) = prepareSplit(BuiltinData.digits(), seed: seed)
+        let (train, test, scaling) = Run.split(BuiltinData.digits(), seed: seed)
 
         // bp, epoch by epoch (accuracy after each epoch for the epochs claim)
         var cfg = RunConfig()

@@ -286,17 +286,17 @@ public enum NoiseExperiment {
 extension Tool {
     /// `pdmm noise`: the label-noise experiment, one row per level.
     func noise(_ argv: [String]) throws -> Int32 {
-        let a = try Arguments(argv, valued: Tool.pdmmFlags.union(["data", "layers", "net", "input-shape", "k", "epochs", "batch",
+        let a = try Arguments(argv, valued: RunOptions.pdmmFlags.union(["data", "layers", "net", "input-shape", "k", "epochs", "batch",
                                                                   "optimizer", "momentum", "lr", "seed", "label-column",
                                                                   "verified-column", "levels"]),
                               switches: ["ideal-bp"])
-        var cfg = try runConfig(a)
+        var cfg = try a.runConfig(defaultThreads: Tool.defaultThreads)
         let levels = try a.intList("levels", default: [0, 10, 20, 40])
         if levels.isEmpty || levels.contains(where: { $0 < 0 || $0 > 100 }) {
             throw UsageError("--levels: percentages in 0...100, e.g. 0,10,20,40")
         }
         let (shape, train, test, _) = try preparedRun(a, &cfg)
-        let p = try pdmmConfig(a, cfg)
+        let p = try a.pdmmConfig(cfg)
         try p.validate(layers: shape.layerCount)
         let rows = try NoiseExperiment.run(train: train, test: test, shape: shape, levels: levels, bp: cfg, pdmm: p,
                                            note: { self.err("pdmm: " + $0) })

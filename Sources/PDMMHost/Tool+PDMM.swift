@@ -2,64 +2,16 @@ import Foundation
 import PDMMEngine
 
 extension Tool {
-    static let pdmmFlags: Set<String> = ["ideal-fraction", "ideal-epochs", "threshold", "error-fraction", "ivc-period",
-                                         "alpha", "beta", "gamma", "lambda-max", "ideal-select", "selection-epochs",
-                                         "holdout-fraction", "threshold-quantile", "ivc-target", "trace", "threads"]
-
-    func pdmmConfig(_ a: Arguments, _ cfg: RunConfig) throws -> PDMMConfig {
-        var p = PDMMConfig()
-        p.k = try a.int("k", default: 2)
-        p.batch = cfg.batch
-        p.learningRate = cfg.learningRate
-        p.optimizer = cfg.optimizer
-        p.seed = cfg.seed
-        p.threads = cfg.threads
-        p.idealEpochs = try a.int("ideal-epochs", default: cfg.epochs, min: 0)
-        p.defectEpochs = cfg.epochs
-        p.idealFraction = try a.double("ideal-fraction", default: p.idealFraction)
-        switch a.string("ideal-select") {
-        case nil: break  // verified when the data has a verified column, else confident
-        case "verified":
-            if a.string("verified-column") == nil { throw UsageError("--ideal-select verified needs --verified-column N|NAME") }
-            p.idealSelection = .verified
-        case "confident": p.idealSelection = .confident
-        case "random": p.idealSelection = .random
-        case let s?: throw UsageError("--ideal-select: unknown selection '\(s)' (expected verified, confident, random)")
-        }
-        p.selectionEpochs = try a.int("selection-epochs", default: p.selectionEpochs, min: 0)
-        p.holdoutFraction = try a.double("holdout-fraction", default: p.holdoutFraction)
-        let rules = ["threshold", "error-fraction", "threshold-quantile"].filter { a.string($0) != nil }
-        if rules.count > 1 {
-            throw UsageError("give only one of --threshold-quantile, --threshold and --error-fraction (got "
-                             + rules.map { "--" + $0 }.joined(separator: ", ") + ")")
-        }
-        if a.string("threshold") != nil { p.threshold = .value(try a.double("threshold", default: 0)) }
-        if a.string("error-fraction") != nil { p.threshold = .fraction(try a.double("error-fraction", default: 0.08)) }
-        if a.string("threshold-quantile") != nil { p.threshold = .idealQuantile(try a.double("threshold-quantile", default: 0.95)) }
-        switch a.string("ivc-target") {
-        case nil, "ideal": p.ivcTarget = .ideal
-        case "error-aware-copy": p.ivcTarget = .errorAwareCopy
-        case let s?: throw UsageError("--ivc-target: unknown target '\(s)' (expected ideal, error-aware-copy)")
-        }
-        p.ivcPeriod = try a.int("ivc-period", default: p.ivcPeriod, min: 0)
-        p.alpha = try a.double("alpha", default: p.alpha)
-        p.beta = try a.double("beta", default: p.beta)
-        p.gamma = try a.double("gamma", default: p.gamma)
-        p.lambdaMax = try a.double("lambda-max", default: p.lambdaMax)
-        p.idealBackprop = a.has("ideal-bp")
-        return p
-    }
-
     /// `pdmm compare`: the PDMM pipeline beside bp and bp-checkpoint trained for the same epochs.
     func compare(_ argv: [String]) throws -> Int32 {
-        let a = try Arguments(argv, valued: Tool.pdmmFlags.union(["data", "layers", "net", "input-shape", "k", "epochs", "batch", "optimizer",
+        let a = try Arguments(argv, valued: RunOptions.pdmmFlags.union(["data", "layers", "net", "input-shape", "k", "epochs", "batch", "optimizer",
                                                                   "momentum", "lr", "seed", "label-column",
                                                                   "verified-column", "curve", "svg"]),
                               switches: ["ideal-bp"])
         if a.string("svg") != nil && a.string("curve") == nil { throw UsageError("compare: --svg needs --curve FILE.csv") }
-        var cfg = try runConfig(a)
+        var cfg = try a.runConfig(defaultThreads: Tool.defaultThreads)
         let (shape, train, test, _) = try preparedRun(a, &cfg)
-        let p = try pdmmConfig(a, cfg)
+        let p = try a.pdmmConfig(cfg)
         try p.validate(layers: shape.layerCount)
         var s = "# PDMM vs backprop: \(a.string("data") ?? "built-in digits"), layers \(shape.description), "
         s += "batch \(cfg.batch), \(cfg.epochs) epochs, lr \(cfg.learningRate), seed \(cfg.seed), seeded 80/20 split (\(train.count)/\(test.count))\n\n"

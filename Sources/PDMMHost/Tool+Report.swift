@@ -34,7 +34,7 @@ extension Tool {
     func measurementData(_ shape: NetworkShape, batch: Int, seed: UInt64) -> (data: Dataset, builtin: Bool) {
         let builtin = BuiltinData.digits()
         if shape.inputWidth == builtin.featureCount && shape.classCount == builtin.classes {
-            return (prepareSplit(builtin, seed: seed, channels: NetworkOptions.scalingChannels(shape)).train, true)
+            return (Run.split(builtin, seed: seed, channels: NetworkOptions.scalingChannels(shape)).train, true)
         }
         return (SyntheticData.make(features: shape.inputWidth, classes: shape.classCount, count: max(batch, 64), seed: seed), false)
     }
@@ -51,7 +51,7 @@ extension Tool {
         guard ["md", "csv", "json"].contains(format) else {
             throw UsageError("--format: unknown format '\(format)' (expected md, csv, json)")
         }
-        let optimizer = try parseOptimizer(a)
+        let optimizer = try a.optimizer()
         var modes: [TrainingMode] = [.bp, .bpCheckpoint]
         for k in ks { modes.append(.local(k: k)) }
         for k in ks { modes.append(.blockwise(k: k)) }
@@ -93,7 +93,7 @@ extension Tool {
         let a = try Arguments(argv, valued: ["budget", "layers", "net", "input-shape", "optimizer", "momentum", "batch"])
         guard let budget = try a.size("budget") else { throw UsageError("fit needs --budget SIZE") }
         let shape = try flaggedNetwork(a, defaultWidths: [64, 128, 128, 128, 10])
-        let optimizer = try parseOptimizer(a)
+        let optimizer = try a.optimizer()
         let batch = try a.int("batch", default: 32, min: 1)
         let L = shape.layerCount
         var s = "# Fit: \(shape.description) in \(formatBytes(budget)) (\(budget) B) of writable memory, optimizer \(optimizer.name)\n\n"

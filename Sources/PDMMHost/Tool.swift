@@ -61,9 +61,9 @@ public final class Tool {
         } catch let e as EngineError {
             err("pdmm: \(e.message)")
             return 2
-        } catch is Interrupted {
-            err("pdmm: stopped as asked by --stop-after (the last checkpoint is kept)")
-            return 3
+        } catch let e as RunError {
+            err("pdmm: \(e.message)")
+            return e.exitCode
         } catch let e as DataError {
             err("pdmm: \(e.message)")
             return 2
@@ -178,108 +178,55 @@ public final class Tool {
 
     // MARK: shared option parsing
 
-    func runConfig(_ a: Arguments, skipMode: Bool = false) throws -> RunConfig {
-        var c = RunConfig()
-        c.widths = try a.intList("layers", default: c.widths)
-        c.batch = try a.int("batch", default: c.batch)
-        c.epochs = try a.int("epochs", default: c.epochs, min: 0)
-        c.learningRate = try a.double("lr", default: c.learningRate)
-        c.seed = UInt64(try a.int("seed", default: 1, min: 0))
-        let k = try a.int("k", default: 1)
-        if !skipMode { c.mode = try parseMode(a.string("mode") ?? "bp", k: k) }
-        c.optimizer = try parseOptimizer(a)
-        c.budget = try a.size("budget")
-        c.threads = try a.int("threads", default: Tool.defaultThreads, min: 1)
-        if c.threads > WorkerTeam.maxThreads {
-            throw UsageError("--threads: at most \(WorkerTeam.maxThreads)")
-        }
-        return c
-    }
-
     /// `--threads`' default: the online cores, at most 4 (the weights are the same for every count).
     static var defaultThreads: Int {
         min(max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1), 4)
     }
 
-    /// The run's network from `--net`, `--input-shape` and `--layers` over `data`
-    /// (`NetworkOptions.shape`, the rule the board program uses too).
-    func network(_ a: Arguments, _ data: Dataset) throws -> NetworkShape {
-        try NetworkOptions.shape(net: a.string("net"), inputShape: a.string("input-shape"),
-                                 layers: a.string("layers") == nil ? nil : try a.intList("layers", default: []),
-                                 defaultWidths: RunConfig().widths, features: data.featureCount, classes: data.classes)
+    /// The host's I/O for the shared run layer (`Run`): Foundation files, gzip, atomic checkpoints.
+    var io: RunIO {
+        RunIO(loadCSV: { (path, label, verified) throws(RunError) -> Dataset in
+            let data: Dataset
+            do { data = try CSVLoader.load(path: path, labelColumn: label, verifiedColumn: verified) } catch {
+                throw .data((error as? DataError)?.message ?? "\(path): \(error)")
+            }
+            if let h = data.header { self.err("pdmm: " + CSVParser.headerNote(h, file: path)) }
+            return data
+        }, builtinData: { BuiltinData.digits() },
+        readCheckpoint: { (path) throws(RunError) -> Checkpoint in
+            do { return try CheckpointFile.load(path) } catch { throw .data((error as? DataError)?.message ?? "\(error)") }
+        }, writeCheckpoint: { (c, path) throws(RunError) in
+            do { try CheckpointFile.save(c, to: path) } catch { throw .data((error as? DataError)?.message ?? "\(error)") }
+        }, defaultThreads: Tool.defaultThreads)
     }
 
     /// What every run command starts from: the data (`--data` or the built-in set),
-    /// its network (`network`, recorded in `cfg`) and the seeded 80/20 split scaled
-    /// from the training part (per channel for image and series inputs).
+    /// its network (`Arguments.network`, recorded in `cfg`) and the seeded 80/20 split
+    /// scaled from the training part (per channel for image and series inputs).
     func preparedRun(_ a: Arguments, _ cfg: inout RunConfig) throws
         -> (shape: NetworkShape, train: Dataset, test: Dataset, scaling: FeatureScaling) {
         let data = try loadData(a)
-        let shape = try network(a, data)
+        let shape = try a.network(features: data.featureCount, classes: data.classes)
         cfg.network = shape
-        let (train, test, scaling) = prepareSplit(data, seed: cfg.seed, channels: NetworkOptions.scalingChannels(shape))
+        let (train, test, scaling) = Run.split(data, seed: cfg.seed, channels: NetworkOptions.scalingChannels(shape))
         return (shape, train, test, scaling)
-    }
-
-    func parseOptimizer(_ a: Arguments) throws -> OptimizerKind {
-        let name = a.string("optimizer") ?? "sgd", phi = a.string("phi") ?? "grad2"
-        guard let opt = OptimizerKind(name: name, momentum: try a.double("momentum", default: 0.9),
-                                      alpha: try a.double("riemann-alpha", default: 1.0),
-                                      rho: try a.double("riemann-rho", default: 0.9), phi: phi) else {
-            if name == "riemannian" { throw UsageError("--phi: unknown measure '\(phi)' (expected grad2, absw)") }
-            throw UsageError("unknown optimizer '\(name)' (expected sgd, momentum, riemannian)")
-        }
-        return opt
     }
 
     func loadData(_ a: Arguments) throws -> Dataset {
         guard let path = a.string("data") else { return BuiltinData.digits() }
-        let data = try CSVLoader.load(path: path, labelColumn: a.string("label-column"),
-                                      verifiedColumn: a.string("verified-column"))
-        if let h = data.header { err("pdmm: " + CSVParser.headerNote(h, file: path)) }
-        return data
+        return try io.loadCSV(path, a.string("label-column"), a.string("verified-column"))
     }
 
     // MARK: train
 
     func train(_ argv: [String]) throws -> Int32 {
-        let a = try Arguments(argv, valued: Tool.pdmmFlags.union(["data", "layers", "net", "input-shape", "mode", "k", "epochs", "batch", "budget",
-                                             "optimizer", "momentum", "lr", "seed", "label-column",
-                                             "riemann-alpha", "riemann-rho", "phi", "save", "resume",
-                                             "checkpoint-every", "stop-after", "verified-column"]), switches: ["ideal-bp"])
-        let isPDMM = a.string("mode") == "pdmm"
-        var cfg = try runConfig(a, skipMode: isPDMM)
-        var resume: Checkpoint?
-        let data = try loadData(a)
-        var shape = try network(a, data)
-        if let path = a.string("resume") {
-            let c = try CheckpointFile.load(path)
-            let saved = try NetworkShape(spec: c.network)
-            try checkAgainstFlags(c, a, flagged: shape, saved: saved)
-            shape = saved
-            cfg.mode = c.mode
-            cfg.optimizer = c.optimizer
-            cfg.batch = c.batch
-            cfg.learningRate = c.learningRate
-            cfg.seed = c.seed
-            resume = c
-        }
-        cfg.network = shape
-        cfg.widths = shape.widths
-        let (train, test, scaling) = prepareSplit(data, seed: cfg.seed, channels: NetworkOptions.scalingChannels(shape))
-        if let c = resume, c.scaling != scaling {
-            throw UsageError("resume: the data differs from the checkpoint's (feature statistics do not match)")
-        }
-        let savePath = a.string("save")
-        let every = try a.int("checkpoint-every", default: 1, min: 1)
-        let stopAfter = try a.int("stop-after", default: Int.max, min: 1)
-        var epochsRun = 0
-        if isPDMM && (savePath != nil || resume != nil) {
-            throw UsageError("--save and --resume are for bp, bp-checkpoint, local and blockwise runs")
-        }
-        if isPDMM {
-            let p = try pdmmConfig(a, cfg)
-            let r = try runPDMM(p, shape: shape, train: train, test: test)
+        let a = try Arguments(argv, valued: RunOptions.trainFlags, switches: RunOptions.trainSwitches)
+        let io = self.io
+        let p = try Run.prepare(a, io: io)
+        let cfg = p.config, train = p.train, test = p.test
+        if p.isPDMM {
+            let pc = try a.pdmmConfig(cfg)
+            let r = try runPDMM(pc, shape: p.shape, train: train, test: test)
             if let budget = cfg.budget, r.peakPlanned > budget {
                 throw UsageError("the PDMM pipeline's peak (\(r.peakPlanned) B) exceeds the budget (\(budget) B)")
             }
@@ -289,17 +236,11 @@ public final class Tool {
         }
         let sat = train.saturatedValues + test.saturatedValues
         if sat > 0 { err("pdmm: warning: \(sat) feature values saturated to the Q16.16 range after scaling") }
-        let totalEpochs = cfg.epochs * (try MemoryPlan(shape: shape, batch: cfg.batch,
+        let totalEpochs = cfg.epochs * (try MemoryPlan(shape: p.shape, batch: cfg.batch,
                                                        mode: cfg.mode, optimizer: cfg.optimizer).stages.count)
         var done = 0
-        let (r, model) = try runTraining(cfg, train: train, test: test, scaling: scaling, resume: resume,
-                                         afterEpoch: { trainer, _, e in
-            if let savePath, (e + 1) % every == 0 || e + 1 == cfg.epochs {
-                try CheckpointFile.save(trainer.checkpoint(epochsDone: e + 1), to: savePath)
-            }
-            epochsRun += 1
-            if epochsRun >= stopAfter { throw Interrupted() }
-        }) { stage, e, tr, te, t, trainer in
+        let (r, _) = try runTraining(cfg, train: train, test: test, scaling: p.scaling, resume: p.resume,
+                                     policy: p.policy, io: io) { stage, e, tr, te, t, trainer in
             done += 1
             let left = t / Double(done) * Double(totalEpochs - done)
             self.err(String(format: "stage %d epoch %3d  loss %.4f  train %.2f%%  test %.2f%%  saturations %llu  peak %d B  %6.0f samples/s  %.1fs left",
@@ -308,59 +249,16 @@ public final class Tool {
                             100 * Double(te.correct) / Double(max(te.samples, 1)), trainer.saturations,
                             trainer.arena.peak.writable, Double(done * train.count) / max(t, 1e-9), left))
         }
-        _ = model
         out(trainSummary(r, trainCount: train.count, testCount: test.count))
         return 0
     }
 
-    /// `flagged`: the network of the flags (`network(a, data)`), compared when any
-    /// network flag was given; `saved`: the checkpoint's.
-    func checkAgainstFlags(_ c: Checkpoint, _ a: Arguments, flagged: NetworkShape, saved: NetworkShape) throws {
-        if a.string("net") != nil || a.string("input-shape") != nil,
-           let d = flagged.spec.firstDifference(from: c.network, mine: "--net", theirs: "the checkpoint") {
-            throw UsageError("resume: the network disagrees with the checkpoint's: \(d)")
-        }
-        if a.string("net") == nil, let l = a.string("layers"), flagged.spec != c.network {
-            throw UsageError("resume: --layers \(l) disagrees with the checkpoint's \(saved.description)")
-        }
-        if a.string("mode") != nil {
-            let m = try parseMode(a.string("mode")!, k: try a.int("k", default: 1))
-            if m != c.mode { throw UsageError("resume: --mode \(m.name) disagrees with the checkpoint's \(c.mode.name)") }
-        }
-        if a.string("batch") != nil, try a.int("batch", default: 0) != c.batch {
-            throw UsageError("resume: --batch disagrees with the checkpoint's \(c.batch)")
-        }
-        if a.string("seed") != nil, UInt64(try a.int("seed", default: 0)) != c.seed {
-            throw UsageError("resume: --seed disagrees with the checkpoint's \(c.seed)")
-        }
-    }
-
     func eval(_ argv: [String]) throws -> Int32 {
-        let a = try Arguments(argv, valued: ["model", "data", "label-column", "batch"])
-        guard let path = a.string("model") else { throw UsageError("eval needs --model FILE") }
-        let c = try CheckpointFile.load(path)
-        let shape = try NetworkShape(spec: c.network)
-        let model = Model(shape: shape, seed: 0)
-        for i in 0..<c.model.count { model[i] = c.model[i] }
-        var data: Dataset
-        var what: String
-        if a.string("data") != nil {
-            data = try loadData(a)
-            what = "all \(data.count) samples of \(a.string("data")!)"
-        } else {
-            data = BuiltinData.digits().split(trainPercent: 80, seed: c.seed).test
-            what = "the built-in data's test split (seed \(c.seed), \(data.count) samples)"
-        }
-        if let s = c.scaling {
-            if s.mean.count != data.featureCount { throw EngineError.featureMismatch(expected: s.mean.count, got: data.featureCount) }
-            data = data.scaled(by: s)
-        }
-        let p = try Predictor(shape: shape, batch: try a.int("batch", default: 32, min: 1), dual: false,
-                              perSampleCount: 0, budget: Int.max)
-        let r = try p.evaluate(model, data)
-        out(String(format: "model %@ (%@, %@): accuracy %.2f%% on %@, mean loss %.4f", path, shape.description,
-                   c.mode.name, 100 * Double(r.correct) / Double(r.samples), what,
-                   Double(r.lossSum) / 65536 / Double(r.samples)))
+        let a = try Arguments(argv, valued: RunOptions.evalFlags)
+        let r = try Run.evaluate(a, io: io)
+        out(String(format: "model %@ (%@, %@): accuracy %.2f%% on %@, mean loss %.4f", a.string("model")!,
+                   r.shape.description, r.checkpoint.mode.name, 100 * Double(r.stats.correct) / Double(r.stats.samples),
+                   r.what, Double(r.stats.lossSum) / 65536 / Double(r.stats.samples)))
         return 0
     }
 
@@ -384,7 +282,7 @@ public final class Tool {
     func reference(_ argv: [String]) throws -> Int32 {
         let a = try Arguments(argv, valued: ["data", "label-column", "layers", "net", "input-shape", "epochs", "batch", "threads",
                                              "lr", "seed"])
-        var cfg = try runConfig(a)
+        var cfg = try a.runConfig(defaultThreads: Tool.defaultThreads)
         cfg.mode = .bp
         cfg.optimizer = .sgd
         let (shape, train, test, scaling) = try preparedRun(a, &cfg)
@@ -399,8 +297,5 @@ public final class Tool {
         return 0
     }
 }
-
-/// Thrown by `--stop-after` to simulate an interrupted run.
-struct Interrupted: Error {}
 
 func NetworkShapeText(_ w: [Int]) -> String { w.map(String.init).joined(separator: "-") }

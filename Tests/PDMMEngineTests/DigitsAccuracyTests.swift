@@ -10,7 +10,7 @@ final class DigitsAccuracyTests: XCTestCase {
     /// (`swift run -c release pdmm reference` prints the same figure).
     func floatReferenceAccuracy() throws -> Double {
         let cfg = RunConfig()
-        let (train, test, _) = prepareSplit(BuiltinData.digits(), seed: cfg.seed)
+        let (train, test, _) = Run.split(BuiltinData.digits(), seed: cfg.seed)
         let ref = FloatReference(model: Model(shape: try NetworkShape(widths: cfg.widths), seed: cfg.seed))
         ref.train(train, epochs: cfg.epochs, batch: cfg.batch, learningRate: Float(cfg.learningRate), seed: cfg.seed)
         return ref.accuracy(test)
@@ -19,7 +19,7 @@ final class DigitsAccuracyTests: XCTestCase {
     func run(_ mode: TrainingMode) throws -> RunResult {
         var cfg = RunConfig()
         cfg.mode = mode
-        let (train, test, scaling) = prepareSplit(BuiltinData.digits(), seed: cfg.seed)
+        let (train, test, scaling) = Run.split(BuiltinData.digits(), seed: cfg.seed)
         XCTAssertEqual(train.count, 1437)
         XCTAssertEqual(test.count, 360)
         return try runTraining(cfg, train: train, test: test, scaling: scaling).0
@@ -59,7 +59,7 @@ final class DigitsAccuracyTests: XCTestCase {
         var cfg = RunConfig()
         cfg.network = shape
         cfg.epochs = 20
-        let (train, test, scaling) = prepareSplit(data, seed: cfg.seed, channels: NetworkOptions.scalingChannels(shape))
+        let (train, test, scaling) = Run.split(data, seed: cfg.seed, channels: NetworkOptions.scalingChannels(shape))
         XCTAssertEqual(Set(scaling.mean).count, 1, "one mean for the one channel's 64 pixels")
         let ref = FloatReference(model: Model(shape: shape, seed: cfg.seed))
         ref.train(train, epochs: cfg.epochs, batch: cfg.batch, learningRate: Float(cfg.learningRate), seed: cfg.seed)

@@ -196,7 +196,7 @@ final class FloatReferenceTests: XCTestCase {
     /// `init(model:)` and `init(spec:parameters:)` train a dense stack to the same
     /// weights bit for bit, and so does the dense-only reference this one replaced.
     func testDenseSpecEqualsModelInitAndTheDenseOnlyReference() throws {
-        let (train, test, _) = prepareSplit(BuiltinData.digits(), seed: 1)
+        let (train, test, _) = Run.split(BuiltinData.digits(), seed: 1)
         let widths = [64, 32, 16, 10]
         let model = Model(shape: try NetworkShape(widths: widths), seed: 3)
         let image = (0..<model.parameterCount).map { model[$0] }
@@ -221,7 +221,7 @@ final class FloatReferenceTests: XCTestCase {
     /// 1x8x8 digits, conv 8 3x3 same, relu, maxpool 2x2, flatten, dense 10:
     /// 10 epochs, batch 32, lr 0.05 (measured: 0.969 test accuracy).
     func testDigitsCNNLearns() throws {
-        let (train, test, _) = prepareSplit(BuiltinData.digits(), seed: 1)
+        let (train, test, _) = Run.split(BuiltinData.digits(), seed: 1)
         let spec = try NetworkSpec.parse("1x8x8: conv 8 3x3 same, relu, maxpool 2x2, flatten, dense 10")
         let ref = FloatReference(spec: spec, parameters: initialParameters(spec, seed: 1))
         XCTAssertEqual(ref.widths, [64, 512, 10])
@@ -242,7 +242,7 @@ final class FloatReferenceTests: XCTestCase {
             throw XCTSkip("set PDMM_MNIST_CSV to an MNIST CSV to time the reference on it")
         }
         let all = try CSVLoader.load(path: path)
-        let (train, test, _) = prepareSplit(all.subset(Array(0..<min(5000, all.count))), seed: 1)
+        let (train, test, _) = Run.split(all.subset(Array(0..<min(5000, all.count))), seed: 1)
         let spec = try NetworkSpec.parse(
             "1x28x28: conv 8 3x3 same, relu, maxpool 2x2, conv 16 3x3 same, relu, maxpool 2x2, flatten, dense 10")
         let ref = FloatReference(spec: spec, parameters: initialParameters(spec, seed: 1))

@@ -82,7 +82,7 @@ final class NoiseAndCurveTests: XCTestCase {
     }
 
     func testNoiseRowsAreDeterministicAndConsistent() throws {
-        let (train, test, _) = prepareSplit(BuiltinData.digits(), seed: 1)
+        let (train, test, _) = Run.split(BuiltinData.digits(), seed: 1)
         let shape = try NetworkShape(widths: [64, 32, 10])
         var cfg = RunConfig()
         cfg.epochs = 1
@@ -160,7 +160,7 @@ final class NoiseAndCurveTests: XCTestCase {
     }
 
     func testCurveCSVHasOneRowPerEpochPerRunAndMatchesThePipeline() throws {
-        let (train, test, _) = prepareSplit(BuiltinData.digits(), seed: 2)
+        let (train, test, _) = Run.split(BuiltinData.digits(), seed: 2)
         let shape = try NetworkShape(widths: [64, 32, 32, 10])
         var cfg = RunConfig()
         cfg.network = shape

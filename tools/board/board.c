@@ -1,7 +1,8 @@
 /*
  * board.c -- the C side of the board program: main(), the static arena,
- * counting malloc wrappers, stderr, a clock, number parsing and the CSV
- * loader (fopen/fgets). The training itself is tools/board/main.swift on top
+ * counting malloc wrappers, stderr, a clock, number parsing and printing,
+ * file streams for the CSV loader (fopen/fread in chunks) and the atomic
+ * checkpoint write (temporary file, fsync, rename). The training itself is tools/board/main.swift on top
  * of the unchanged engine (Sources/PDMMEngine, built as Embedded Swift).
  *
  * Built by tools/cross/build.sh with the target's gcc (aarch64-linux-gnu-gcc,
@@ -25,6 +26,8 @@
 #include <malloc.h> /* malloc_usable_size (glibc) */
 #include <sys/random.h> /* getrandom (glibc 2.25) */
 #include <sys/types.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "board.h"
 
@@ -177,40 +180,38 @@ int64_t pdmm_board_micros(void) {
 /* Numbers                                                              */
 /* ------------------------------------------------------------------ */
 
-/* strtod over exactly [s, s+n): the whole text must be consumed. Like
- * Swift's Double(String), no surrounding whitespace is allowed. */
-static int parse_double_any(const char *s, size_t n, double *out) {
-    char buf[128];
+/* What Swift's Double(String) calls (the Swift runtime defines it on the host;
+ * the Embedded stdlib leaves it to the platform): strtod in the "C" locale (the
+ * program never calls setlocale). Swift itself rejects leading whitespace and
+ * empty text and succeeds only when the returned end is the text's end.
+ * ERANGE is not an error: Double("1e999") is +infinity, Double("1e-999") is 0. */
+const char *_swift_stdlib_strtod_clocale(const char *nptr, double *out) {
     char *end = NULL;
-    if (n == 0 || n >= sizeof buf) return 0;
-    memcpy(buf, s, n);
-    buf[n] = 0;
-    if (buf[0] == ' ' || buf[0] == '\t' || buf[0] == '\n' || buf[0] == '\r' || buf[0] == '\v' ||
-        buf[0] == '\f')
-        return 0;
     errno = 0;
-    *out = strtod(buf, &end);
-    /* ERANGE is not an error: Swift's Double("1e999") is +infinity, Double("1e-999") is 0. */
-    return end == buf + n;
+    *out = strtod(nptr, &end);
+    return end;
 }
 
-int pdmm_board_parse_double(const uint8_t *p, int64_t n, double *out) {
-    double v;
-    if (n <= 0 || !parse_double_any((const char *)p, (size_t)n, &v) || !isfinite(v)) return 0;
-    *out = v;
-    return 1;
+int64_t pdmm_board_format_fixed(double v, int32_t digits, uint8_t *buf, int64_t size) {
+    int n = snprintf((char *)buf, (size_t)size, "%.*f", (int)digits, v);
+    return n < 0 ? 0 : (n >= size ? size - 1 : n);
 }
 
-int64_t pdmm_board_scaled_size(double v, double mult) {
-    double r = v * mult;
-    if (!(r >= 0) || r >= 9.2e18) return -1;
-    return (int64_t)r;
+const char *pdmm_board_build_target(void) {
+#if defined(__aarch64__)
+    return "aarch64";
+#elif defined(__arm__)
+    return "armv7";
+#else
+    return "host";
+#endif
 }
 
 /* ------------------------------------------------------------------ */
 /* Files                                                                */
 /* ------------------------------------------------------------------ */
 
+/* Reads a small file whole (checkpoints). */
 int pdmm_board_read_file(const uint8_t *pathBytes, uint8_t **out, int64_t *len, uint8_t *err, int64_t errSize) {
     const char *path = (const char *)pathBytes;
     *out = NULL;
@@ -220,23 +221,15 @@ int pdmm_board_read_file(const uint8_t *pathBytes, uint8_t **out, int64_t *len, 
         snprintf((char *)err, (size_t)errSize, "%s: cannot read file", path);
         return -1;
     }
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = malloc(cap);
-    while (buf) {
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (n < cap) break;
-        if (cap > ((size_t)1 << 30)) { free(buf); buf = NULL; break; }
-        uint8_t *b2 = realloc(buf, cap * 2);
-        if (!b2) { free(buf); buf = NULL; break; }
-        buf = b2;
-        cap *= 2;
-    }
-    int bad = ferror(f);
+    int bad = fseek(f, 0, SEEK_END) != 0;
+    long n = bad ? -1 : ftell(f);
+    bad = bad || n < 0 || fseek(f, 0, SEEK_SET) != 0;
+    uint8_t *buf = bad ? NULL : malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) bad = 1;
     fclose(f);
     if (!buf || bad) {
         free(buf);
-        snprintf((char *)err, (size_t)errSize, "%s: %s", path, bad ? "read error" : "file too large or out of memory");
+        snprintf((char *)err, (size_t)errSize, "%s: cannot read file", path);
         return -1;
     }
     *out = buf;
@@ -245,3 +238,85 @@ int pdmm_board_read_file(const uint8_t *pathBytes, uint8_t **out, int64_t *len, 
 }
 
 void pdmm_board_free(void *p) { free(p); }
+
+void *pdmm_board_open(const uint8_t *path) {
+    FILE *f = fopen((const char *)path, "rb");
+    /* Unbuffered: the reader asks for whole chunks, so stdio's buffer would be a second copy. */
+    if (f) setvbuf(f, NULL, _IONBF, 0);
+    return f;
+}
+
+int64_t pdmm_board_read(void *file, uint8_t *buf, int64_t n) {
+    FILE *f = file;
+    size_t r = fread(buf, 1, (size_t)n, f);
+    if (r == 0 && ferror(f)) return -1;
+    return (int64_t)r;
+}
+
+int pdmm_board_rewind(void *file) { return fseek((FILE *)file, 0, SEEK_SET) == 0 ? 0 : -1; }
+
+int pdmm_board_is_gzip(void *file) {
+    uint8_t m[2];
+    FILE *f = file;
+    size_t r = fread(m, 1, 2, f);
+    fseek(f, 0, SEEK_SET);
+    return r == 2 && m[0] == 0x1f && m[1] == 0x8b;
+}
+
+void pdmm_board_close(void *file) { fclose((FILE *)file); }
+
+/* Atomic replace: temporary file PATH.tmp, write, fsync, rename over PATH, fsync
+ * the directory; the previous file survives a crash at any point. */
+int pdmm_board_write_atomic(const uint8_t *pathBytes, const uint8_t *bytes, int64_t n, uint8_t *err, int64_t errSize) {
+    const char *path = (const char *)pathBytes;
+    char tmp[4096], dir[4096];
+    if (strlen(path) + 5 > sizeof tmp) {
+        snprintf((char *)err, (size_t)errSize, "%.200s...: path too long", path);
+        return -1;
+    }
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        snprintf((char *)err, (size_t)errSize, "%s: cannot write (%s)", path, strerror(errno));
+        return -1;
+    }
+    int64_t done = 0;
+    int ok = 1;
+    while (done < n) {
+        ssize_t w = write(fd, bytes + done, (size_t)(n - done > (1 << 20) ? (1 << 20) : n - done));
+        if (w <= 0) {
+            if (w < 0 && errno == EINTR) continue;
+            ok = 0;
+            break;
+        }
+        done += w;
+    }
+    if (ok && fsync(fd) != 0) ok = 0;
+    int saved = errno;
+    close(fd);
+    if (!ok) {
+        unlink(tmp);
+        snprintf((char *)err, (size_t)errSize, "%s: write failed (%s); the previous checkpoint is intact", path,
+                 strerror(saved));
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        saved = errno;
+        unlink(tmp);
+        snprintf((char *)err, (size_t)errSize, "%s: cannot replace (%s)", path, strerror(saved));
+        return -1;
+    }
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        if (slash == dir) slash[1] = 0; else *slash = 0;
+    } else {
+        snprintf(dir, sizeof dir, ".");
+    }
+    int dfd = open(dir, O_RDONLY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}

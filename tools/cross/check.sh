@@ -30,6 +30,10 @@
 #    --input-shape that does not match the data (same errors as the host);
 # 0. first, tools/cross/kernel_check.sh: every NEON-affected kernel against the
 #    reference kernels, bit for bit, under qemu-aarch64 / qemu-arm (and host, portable);
+#    the run layer: --save / --stop-after (exit 3) / --resume (own and host
+#    checkpoints) / eval against the host, --trace byte for byte, gzip refused by
+#    name, the streaming CSV loader's heap peak on a 10.6 MB CSV against its
+#    formula, and the arena message of a plan larger than the static arena;
 # 3. builds libpdmm.a for x86_64, aarch64 and armv7 and runs its acceptance test and the
 #    streaming example (tools/board/examples/run.sh; hash and checkpoint == the host's);
 # 4. measures peak RSS under qemu (/usr/bin/time) and writes a summary
@@ -418,6 +422,100 @@ for b in "${BINS[@]}"; do
   [ "$bmsg" = "$hmsg" ] || fail "$label: input shape error '$bmsg' vs host '$hmsg'"
 done
 echo "   host: $hmsg"
+
+# ---------------------------------------------------------------- the run layer on the board
+# --save / --stop-after / --resume / eval: a board run stopped after 2 of 3 epochs and
+# resumed (from its own checkpoint, and from one the host wrote) ends at the hash of the
+# host's uninterrupted run; `eval` of the board's checkpoint prints the host's line.
+RL_ARGS="--mode local --k 2 --epochs 3 --seed 4"
+echo "-- save / stop-after / resume / eval: $RL_ARGS"
+hh="$("$PDMM" train $RL_ARGS 2>/dev/null | sed -n 's/^weights hash //p')"
+hck="$LOG/host.ckpt"
+"$PDMM" train $RL_ARGS --save "$hck" --stop-after 2 >/dev/null 2>&1 || true
+for b in "${BINS[@]}"; do
+  label="${b%%|*}"; cmd="${b#*|}"
+  ck="$LOG/board-$label.ckpt"
+  rm -f "$ck"
+  set +e
+  $cmd $RL_ARGS --save "$ck" --checkpoint-every 1 --stop-after 2 >/dev/null 2>"$ck.err"
+  rc=$?
+  set -e
+  [ "$rc" = 3 ] || fail "$label: --stop-after 2: exit status $rc, expected 3 ($(tail -n 1 "$ck.err"))"
+  h="$($cmd $RL_ARGS --save "$ck" --resume "$ck" 2>/dev/null | sed -n 's/^weights hash //p')"
+  [ "$h" = "$hh" ] || fail "$label: --resume of its own checkpoint: '$h' vs host $hh"
+  h="$($cmd $RL_ARGS --resume "$hck" 2>/dev/null | sed -n 's/^weights hash //p')"
+  [ "$h" = "$hh" ] || fail "$label: --resume of the host's checkpoint: '$h' vs host $hh"
+  be="$($cmd eval --model "$ck" 2>&1)"
+  he="$("$PDMM" eval --model "$ck" 2>&1)"
+  [ "$be" = "$he" ] || fail "$label: eval '$be' vs host '$he'"
+done
+echo "   host $hh; eval: $("$PDMM" eval --model "$LOG/board-x86_64.ckpt" 2>&1)"
+
+# --trace (the PDMM pipeline's IVC steps, written atomically): the host's file byte for byte.
+TRACE_ARGS="--mode pdmm --k 2 --layers 64,16,10 --epochs 1 --selection-epochs 1 --ivc-period 2"
+echo "-- --trace: $TRACE_ARGS (x86_64 board program)"
+"$PDMM" train $TRACE_ARGS --trace "$LOG/trace-host.csv" >/dev/null 2>&1 || fail "host --trace run"
+"$OUT/pdmm-board-x86_64-static" $TRACE_ARGS --trace "$LOG/trace-board.csv" >/dev/null 2>&1 || fail "board --trace run"
+cmp -s "$LOG/trace-host.csv" "$LOG/trace-board.csv" || fail "--trace files differ (board vs host)"
+echo "   $(($(wc -l <"$LOG/trace-board.csv") - 1)) IVC rows, identical"
+
+# gzip: refused by name (the suffix, or the magic bytes of a renamed file), exit 2.
+echo "-- gzip-compressed CSV refused by name"
+cp Data/mnist_5k.csv.gz "$LOG/gzipped-without-suffix.csv"
+for data in Data/mnist_5k.csv.gz "$LOG/gzipped-without-suffix.csv"; do
+  for b in "${BINS[@]}"; do
+    label="${b%%|*}"; cmd="${b#*|}"
+    set +e
+    msg="$($cmd --data "$data" --epochs 1 2>&1 >/dev/null)"
+    rc=$?
+    set -e
+    [ "$rc" = 2 ] && [ "$msg" = "pdmm-board: $data: gzip-compressed CSV is not supported on the board: gunzip it first" ] ||
+      fail "$label: $data: exit $rc, '$msg'"
+  done
+done
+echo "   ok"
+
+# The streaming CSV loader: a 10.6 MB CSV (mnist_5k unzipped + its first 800 rows again:
+# 5800 rows x 785 columns). Heap peak <= 1.2 x rows x (features + 1) x 4 B (the data once
+# in Q16.16 plus its test part, the split being in place) + rows x 9 B (split order) + 1 MiB
+# (64 KiB chunk, a line, model image, plan); the weights hash equals the host's.
+big="$LOG/mnist-10mb.csv"
+{ gzip -dc Data/mnist_5k.csv.gz; gzip -dc Data/mnist_5k.csv.gz | awk 'NR <= 800'; } >"$big"  # awk: no SIGPIPE
+BIG_ARGS="--data $big --layers 784,16,10 --epochs 1 --batch 64"
+rows=$(($(grep -c . "$big"))); cols=$(head -n 1 "$big" | awk -F, '{print NF}')
+limit=$(( rows * cols * 4 * 12 / 10 + rows * 9 + 1048576 ))
+hh="$("$PDMM" train $BIG_ARGS 2>/dev/null | sed -n 's/^weights hash //p')"
+echo "-- streaming CSV: $(stat -c %s "$big") B, $rows rows x $cols columns: heap peak limit $limit B"
+for b in "x86_64-static|$OUT/pdmm-board-x86_64-static" "aarch64-static|qemu-aarch64 -cpu cortex-a53 $OUT/pdmm-board-aarch64-static" \
+         "armv7-static|qemu-arm -cpu cortex-a7 $OUT/pdmm-board-armv7-static"; do
+  label="${b%%|*}"; cmd="${b#*|}"
+  o="$LOG/bigcsv-$label.txt"
+  $cmd $BIG_ARGS >"$o" 2>"$o.err" || fail "$label: big CSV run: $(tail -n 1 "$o.err")"
+  peak="$(sed -n 's/^heap peak live \([0-9]*\) B.*/\1/p' "$o")"
+  [ -n "$peak" ] && [ "$peak" -le "$limit" ] || fail "$label: heap peak live '$peak' B > $limit B"
+  [ "$(field "$o" 'weights hash ')" = "$hh" ] || fail "$label: big CSV hash $(field "$o" 'weights hash ') vs host $hh"
+  echo "   $label: heap peak live $peak B (data in Q16.16: $((rows * cols * 4)) B)"
+done
+
+# A plan larger than the static arena, no --budget: says what is needed and how to rebuild.
+echo "-- plan larger than the static arena: --layers 64,512,512,10"
+msg="$("$OUT/pdmm-board-x86_64-static" --layers 64,512,512,10 --epochs 1 2>&1 >/dev/null || true)"
+case "$msg" in
+  "pdmm-board: the plan needs "*" B (per category: "*"), the board's static arena is "*" B: rebuild with ARENA_BYTES="*" tools/cross/build.sh host") echo "   $msg" ;;
+  *) fail "arena message: '$msg'" ;;
+esac
+
+# Threads on the board (pthreads under qemu-user): --threads 3 ends at the host's one-thread hash.
+TH_ARGS="--mode local --k 2 --epochs 1 --seed 5"
+echo "-- threads: board --threads 3 vs host --threads 1: $TH_ARGS"
+hh="$("$PDMM" train --threads 1 $TH_ARGS 2>/dev/null | sed -n 's/^weights hash //p')"
+[ -n "$hh" ] || fail "host: no weights hash for $TH_ARGS"
+for b in "${BINS[@]}"; do
+  label="${b%%|*}"; cmd="${b#*|}"
+  h="$($cmd --threads 3 $TH_ARGS 2>/dev/null | sed -n 's/^weights hash //p')"
+  [ "$h" = "$hh" ] || fail "$label: --threads 3: '$h' vs host $hh"
+done
+echo "   every binary: $hh"
 
 # The C library (libpdmm.a) on every target: its acceptance test and the streaming
 # example under qemu, the example's weights hash and checkpoint file equal to the host's.

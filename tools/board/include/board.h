@@ -32,18 +32,34 @@ const char *pdmm_board_target(void);
 /** Monotonic clock in microseconds. */
 int64_t pdmm_board_micros(void);
 
-/** Parses a whole decimal/hex floating-point number (strtod, "C" locale), finite only.
- *  p[0..<n] need not be NUL-terminated. Returns 1 and sets *out on success, else 0. */
-int pdmm_board_parse_double(const uint8_t *p, int64_t n, double *out);
-/** (int64_t)(v * mult) as the host tool computes Int(v * mult) for sizes; -1 if out of range. */
-int64_t pdmm_board_scaled_size(double v, double mult);
+/** v printed as printf's "%.*f" with `digits` decimals into buf (NUL-terminated); returns the length. */
+int64_t pdmm_board_format_fixed(double v, int32_t digits, uint8_t *buf, int64_t size);
+/** The tools/cross/build.sh target of this build: "aarch64", "armv7" or "host". */
+const char *pdmm_board_build_target(void);
 
+/* ---- files ---- */
 /**
  * Reads the whole file at path (NUL-terminated bytes) into a malloc'ed buffer
- * (*out, *len; free with pdmm_board_free). The engine's CSVParser parses it.
- * Returns 0 on success; otherwise nonzero and a message in err (NUL-terminated).
+ * (*out, *len; free with pdmm_board_free): checkpoints. Returns 0 on success;
+ * otherwise nonzero and a message in err (NUL-terminated).
  */
 int pdmm_board_read_file(const uint8_t *path, uint8_t **out, int64_t *len, uint8_t *err, int64_t errSize);
 void pdmm_board_free(void *p);
+
+/** A file opened for reading in chunks (unbuffered stdio), or NULL. */
+void *pdmm_board_open(const uint8_t *path);
+/** Reads up to n bytes; returns the count (0 at the end) or -1 on an error. */
+int64_t pdmm_board_read(void *file, uint8_t *buf, int64_t n);
+/** Back to the start: 0, or -1. */
+int pdmm_board_rewind(void *file);
+/** 1 when the file starts with gzip's magic bytes 1f 8b (and rewinds it). */
+int pdmm_board_is_gzip(void *file);
+void pdmm_board_close(void *file);
+
+/**
+ * Writes n bytes to path atomically (path.tmp, fsync, rename, fsync of the
+ * directory): 0, or -1 with a message in err ("PATH: cannot write (...)", ...).
+ */
+int pdmm_board_write_atomic(const uint8_t *path, const uint8_t *bytes, int64_t n, uint8_t *err, int64_t errSize);
 
 #endif
