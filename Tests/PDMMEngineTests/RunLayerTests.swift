@@ -17,11 +17,27 @@ final class RunLayerTests: XCTestCase {
         let a = try Arguments(argv, valued: RunOptions.trainFlags, switches: RunOptions.trainSwitches)
         for f in RunOptions.trainFlags { XCTAssertEqual(a.string(f), "v-\(f)") }
         XCTAssertTrue(a.has("ideal-bp"))
-        XCTAssertEqual(RunOptions.trainFlags.count, 37)
-        for f in ["save", "resume", "checkpoint-every", "stop-after", "verified-column", "mode", "trace"] {
+        XCTAssertEqual(RunOptions.trainFlags.count, 38)
+        for f in ["save", "resume", "checkpoint-every", "stop-after", "verified-column", "mode", "trace", "threads"] {
             XCTAssertTrue(RunOptions.trainFlags.contains(f), f)
         }
         XCTAssertEqual(RunOptions.evalFlags, ["model", "data", "label-column", "batch"])
+    }
+
+    /// `--threads`: the program's default when absent (the host: online cores; the board: 1),
+    /// the value when given, refused above the team's maximum; the PDMM settings carry it too.
+    func testThreadsOptionAndDefault() throws {
+        let v = RunOptions.trainFlags
+        XCTAssertEqual(try Arguments([], valued: v).runConfig().threads, 1)
+        XCTAssertEqual(try Arguments([], valued: v).runConfig(defaultThreads: 3).threads, 3)
+        let c = try Arguments(["--threads", "2"], valued: v).runConfig(defaultThreads: 4)
+        XCTAssertEqual(c.threads, 2)
+        XCTAssertEqual(try Arguments(["--threads", "2"], valued: v).pdmmConfig(c).threads, 2)
+        XCTAssertEqual(usage { _ = try Arguments(["--threads", "0"], valued: v).runConfig() },
+                       "--threads: must be at least 1, got 0")
+        let over = WorkerTeam.maxThreads + 1
+        XCTAssertEqual(usage { _ = try Arguments(["--threads", "\(over)"], valued: v).runConfig() },
+                       "--threads: at most \(WorkerTeam.maxThreads)")
     }
 
     func testParserMessages() {

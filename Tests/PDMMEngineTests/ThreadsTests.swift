@@ -20,7 +20,7 @@ final class ThreadsTests: XCTestCase {
             cfg.network = try NetworkShape(spec: NetworkSpec.parse(net))
             cfg.widths = cfg.network!.widths
         }
-        let (train, test, scaling) = prepareSplit(BuiltinData.digits(), seed: cfg.seed,
+        let (train, test, scaling) = Run.split(BuiltinData.digits(), seed: cfg.seed,
                                                   channels: cfg.network.flatMap { NetworkOptions.scalingChannels($0) })
         let r = try runTraining(cfg, train: train, test: test, scaling: scaling).0
         XCTAssertEqual(r.measured, r.plan.bytes, "measured == planned, \(threads) threads \(mode.name)")

@@ -69,13 +69,7 @@ int64_t pdmm_board_arena_bytes(void) { return (int64_t)sizeof pdmm_arena_storage
 static pdmm_alloc_counts pdmm_counts;
 static uint64_t pdmm_live; /* usable bytes of the blocks currently allocated */
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t k, size_t n);
-void *__real_realloc(void *p, size_t n);
-void __real_free(void *p);
-int __real_posix_memalign(void **out, size_t align, size_t n);
-void *__real_aligned_alloc(size_t align, size_t n);
-void *__real_memalign(size_t align, size_t n);
+#include "wrap_real.h"
 
 static void *counted(void *p, size_t requested) {
     pdmm_counts.allocations++;

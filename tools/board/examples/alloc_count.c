@@ -8,12 +8,7 @@
 
 static alloc_counts counts;
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t k, size_t n);
-void *__real_realloc(void *p, size_t n);
-void __real_free(void *p);
-int __real_posix_memalign(void **out, size_t align, size_t n);
-void *__real_aligned_alloc(size_t align, size_t n);
+#include "../include/wrap_real.h"
 
 static void *counted(void *p) {
     if (p != NULL) {
