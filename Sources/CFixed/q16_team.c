@@ -29,7 +29,7 @@
 /* A waiting worker checks Q16_TEAM_SPIN times with a pause between, then Q16_TEAM_YIELD
    times giving its core away (sched_yield: a helper that is not running gets it when the
    cores are oversubscribed), then sleeps. */
-#define Q16_TEAM_SPIN 2000
+#define Q16_TEAM_SPIN 20000
 #define Q16_TEAM_YIELD 20
 
 struct q16_team {
