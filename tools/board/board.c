@@ -174,17 +174,7 @@ int64_t pdmm_board_micros(void) {
 /* Numbers                                                              */
 /* ------------------------------------------------------------------ */
 
-/* What Swift's Double(String) calls (the Swift runtime defines it on the host;
- * the Embedded stdlib leaves it to the platform): strtod in the "C" locale (the
- * program never calls setlocale). Swift itself rejects leading whitespace and
- * empty text and succeeds only when the returned end is the text's end.
- * ERANGE is not an error: Double("1e999") is +infinity, Double("1e-999") is 0. */
-const char *_swift_stdlib_strtod_clocale(const char *nptr, double *out) {
-    char *end = NULL;
-    errno = 0;
-    *out = strtod(nptr, &end);
-    return end;
-}
+/* Swift's Double(String) needs _swift_stdlib_strtod_clocale: tools/cross/swift_strtod.c. */
 
 int64_t pdmm_board_format_fixed(double v, int32_t digits, uint8_t *buf, int64_t size) {
     int n = snprintf((char *)buf, (size_t)size, "%.*f", (int)digits, v);

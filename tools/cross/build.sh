@@ -121,7 +121,7 @@ compile_kernels() {
 
 # The C library: libpdmm.a = Sources/CFixed/*.c + Sources/PDMMEngine/*.swift and
 # Sources/PDMMLib/*.swift as one Embedded Swift module (the @_cdecl entry points of
-# Sources/PDMMLib/include/pdmm.h) + the toolchain's Unicode tables (String
+# Sources/PDMMLib/include/pdmm.h) + swift_strtod.c + the toolchain's Unicode tables (String
 # comparison). Writes $OUT/lib/<arch>/libpdmm.a and pdmm.h beside it.
 build_lib() {
   local arch="$1"
@@ -135,6 +135,7 @@ build_lib() {
   local -a ccommon=(-O3 -fno-math-errno -ffunction-sections -fdata-sections -fPIC "${cflags[@]}")
   compile_kernels "$obj" "${ccommon[@]}" &
   local cjob=$!
+  "$cc" -std=c99 "${ccommon[@]}" -Wall -Wextra -c "$ROOT/tools/cross/swift_strtod.c" -o "$obj/swift_strtod.o"
   "$SWIFTC" -target "$swift_target" -enable-experimental-feature Embedded -wmo -parse-as-library "$SWIFT_OPT" \
     -module-cache-path "$obj/module-cache" -Xfrontend -function-sections "${swiftflags[@]}" \
     -module-name PDMMLib -I "$ROOT/Sources/CFixed/include" -I "$ROOT/Sources/PDMMLib/include" \
@@ -148,7 +149,7 @@ build_lib() {
     [ "$arch" = armv7 ] && for o in "$obj"/unicode/*.o; do
       arm-linux-gnueabihf-objcopy --remove-section=.ARM.attributes "$o"; done
   fi
-  ar rcs "$dir/libpdmm.a" "$obj/pdmm_swift.o" "$obj"/cfixed/*.o $(ls "$obj"/unicode/*.o 2>/dev/null)
+  ar rcs "$dir/libpdmm.a" "$obj/pdmm_swift.o" "$obj/swift_strtod.o" "$obj"/cfixed/*.o $(ls "$obj"/unicode/*.o 2>/dev/null)
   cp "$ROOT/Sources/PDMMLib/include/pdmm.h" "$dir/"
   echo "   $dir/libpdmm.a ($(stat -c %s "$dir/libpdmm.a") B), $((SECONDS - t0)) s"
   echo "lib-$arch$SUFFIX $((SECONDS - t0))" >> "$OUT/build-times.txt"
@@ -185,6 +186,8 @@ build_one() {
     "$cc" -std=gnu11 "${ccommon[@]}" -Wall -Wextra -I "$ROOT/tools/board/include" \
       -DPDMM_BOARD_ARENA_BYTES="$ARENA_BYTES" -DPDMM_BOARD_CPU="\"$cpu\"" \
       -c "$ROOT/tools/board/board.c" -o "$obj/board_c.o" & pids+=($!)
+    "$cc" -std=c99 "${ccommon[@]}" -Wall -Wextra \
+      -c "$ROOT/tools/cross/swift_strtod.c" -o "$obj/swift_strtod.o" & pids+=($!)
     fail=0
     for j in "${pids[@]}"; do wait "$j" || fail=1; done
     exit $fail
@@ -205,7 +208,7 @@ build_one() {
 
   # 3. Link: dynamic and static, heap calls wrapped by board.c's counters.
   local unicode="$SWIFT_LIB/embedded/$swift_target/libswiftUnicodeDataTables.a"
-  local -a objs=("$obj/board_swift.o" "$obj/PDMMEngine.o" "$obj/board_c.o" "$obj/digits.o" "$obj"/cfixed/*.o)
+  local -a objs=("$obj/board_swift.o" "$obj/PDMMEngine.o" "$obj/board_c.o" "$obj/swift_strtod.o" "$obj/digits.o" "$obj"/cfixed/*.o)
   if [ "$arch" = armv7 ] && [ -f "$unicode" ]; then
     # The toolchain's armv7-none-none-eabi Unicode tables are tagged soft-float
     # (base AAPCS); GNU ld refuses to mix them with hard-float objects. They are
