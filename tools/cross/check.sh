@@ -397,7 +397,7 @@ echo "   ok"
 
 # A budget that does not fit: both refuse with the same message (exit 2).
 echo "-- budget too small: --mode bp --budget 150KiB"
-hmsg="$("$PDMM" train --mode bp --budget 150KiB --epochs 1 2>&1 >/dev/null | sed 's/^pdmm: //')" || true
+hmsg="$("$PDMM" train --threads 1 --mode bp --budget 150KiB --epochs 1 2>&1 >/dev/null | sed 's/^pdmm: //')" || true
 for b in "${BINS[@]}"; do
   label="${b%%|*}"; cmd="${b#*|}"
   set +e

@@ -384,8 +384,15 @@ static void test_errors(void) {
     /* re-initialising a live context gives its previous run's heap back first */
     alloc_counts before = alloc_count_now();
     CHECK_STATUS(pdmm_init(a, &c, arena_a, sizeof arena_a, NULL), PDMM_OK);
-    CHECK(alloc_count_now().live == before.live, "re-init kept the old run (%lld B more)",
-          (long long)(alloc_count_now().live - before.live));
+    /* Blocks, not bytes: glibc may serve the same requests from chunks of another usable
+       size (seen: 16 B more on armv7, once), so equal live blocks is the leak check. */
+    {
+        alloc_counts after = alloc_count_now();
+        CHECK(after.allocations - after.frees == before.allocations - before.frees,
+              "re-init kept the old run (%lld blocks more, %lld B)",
+              (long long)((after.allocations - after.frees) - (before.allocations - before.frees)),
+              (long long)(after.live - before.live));
+    }
     CHECK_STATUS(pdmm_deinit(a), PDMM_OK);
     CHECK_STATUS(pdmm_deinit(a), PDMM_E_NOT_INITIALIZED);
 
