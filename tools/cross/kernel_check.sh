@@ -29,6 +29,10 @@ VARIANTS=(
   "aarch64-portable|aarch64-linux-gnu-gcc|-march=armv8-a ${NOVEC[*]}|qemu-aarch64 -cpu cortex-a53|off"
   "armv7|arm-linux-gnueabihf-gcc|-mcpu=cortex-a7 -mfpu=neon-vfpv4 -mfloat-abi=hard|qemu-arm -cpu cortex-a7|on"
   "armv7-portable|arm-linux-gnueabihf-gcc|-march=armv7-a -mfpu=vfpv3-d16 -mfloat-abi=hard ${NOVEC[*]}|qemu-arm -cpu cortex-a7|off"
+  # The NEON builds again with gcc's UBSan checks compiled in as traps (no runtime needed):
+  # any undefined behaviour on the extreme inputs kills the run before its summary line.
+  "aarch64-ubsan|aarch64-linux-gnu-gcc|-mcpu=cortex-a53 -fsanitize=undefined -fsanitize-undefined-trap-on-error|qemu-aarch64 -cpu cortex-a53|on"
+  "armv7-ubsan|arm-linux-gnueabihf-gcc|-mcpu=cortex-a7 -mfpu=neon-vfpv4 -mfloat-abi=hard -fsanitize=undefined -fsanitize-undefined-trap-on-error|qemu-arm -cpu cortex-a7|on"
 )
 
 fails=0
